@@ -1,0 +1,1 @@
+"""Ridgeline's operator side: the local launcher, the in-process backtest, the report and the CLI."""

@@ -1,0 +1,46 @@
+"""Fields every message on the bus carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def _utc(value: datetime) -> datetime:
+    # Naive datetimes are ambiguous across hosts; refusing them keeps event time unambiguous.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware (UTC)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")]
+
+
+class Frozen(BaseModel):
+    """Immutable, strict-shaped model: unknown fields and NaN/inf are refused at the boundary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Message(Frozen):
+    """Envelope fields: schema version, event time (UTC bar close) and per-hop wall-clock trace.
+
+    ``trace`` maps a hop name (``ingest``, ``predictor``...) to the wall-clock publish time in
+    nanoseconds. It is observability only; no decision may read it.
+    """
+
+    schema_version: Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+    event_time: UtcDatetime
+    trace_id: Annotated[str, Field(min_length=1, max_length=128)]
+    trace: dict[Annotated[str, Field(max_length=32)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, max_length=16
+    )
+
+    def stamped(self, hop: str, wall_ns: int) -> Self:
+        """A copy with ``hop``'s publish time added to the trace."""
+        return self.model_copy(update={"trace": {**self.trace, hop: wall_ns}})

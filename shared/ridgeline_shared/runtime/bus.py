@@ -1,0 +1,125 @@
+"""Redis Streams operations the worker needs, each a thin function over redis-py.
+
+Kept apart from the worker loop so the delivery contract reads in one place: groups created from
+the start of the stream, batched XREADGROUP, XAUTOCLAIM of abandoned entries, lag for
+back-pressure, and trimming that never passes an entry some group still needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+from redis import Redis
+
+from ridgeline_shared.runtime.merge import entry_key
+
+RawEntry = tuple[str, dict[bytes, bytes]]
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def ensure_group(client: Redis, stream: str, group: str) -> None:
+    """Create ``group`` reading ``stream`` from its first entry (a late-starting service still
+    sees everything retained)."""
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def read_group(
+    client: Redis, group: str, consumer: str, streams: Mapping[str, str], count: int, block_ms: int | None
+) -> list[tuple[str, list[RawEntry]]]:
+    """XREADGROUP; ``streams`` maps key -> ``>`` (new) or ``0`` (own pending)."""
+    reply = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)
+    out: list[tuple[str, list[RawEntry]]] = []
+    for stream, entries in reply or []:
+        out.append((_s(stream), [(_s(eid), fields) for eid, fields in entries if fields is not None]))
+    return out
+
+
+def autoclaim(
+    client: Redis, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
+) -> list[RawEntry]:
+    """Take over entries another consumer left pending longer than ``min_idle_ms``."""
+    claimed: list[RawEntry] = []
+    start = "0-0"
+    while True:
+        reply = client.xautoclaim(stream, group, consumer, min_idle_ms, start_id=start, count=count)
+        next_start, entries = _s(reply[0]), reply[1]
+        claimed.extend((_s(eid), fields) for eid, fields in entries if fields)
+        if next_start == "0-0" or not entries:
+            return claimed
+        start = next_start
+
+
+def xrange_after(client: Redis, stream: str, after: str | None, until: str, count: int = 1000) -> Iterable[RawEntry]:
+    """Entries with ``after`` < id <= ``until``, in chunks."""
+    start = f"({after}" if after else "-"
+    while True:
+        chunk = client.xrange(stream, min=start, max=until, count=count)
+        if not chunk:
+            return
+        for eid, fields in chunk:
+            yield _s(eid), fields
+        start = f"({_s(chunk[-1][0])}"
+
+
+def group_lag(client: Redis, stream: str, cap: int) -> int:
+    """Largest number of entries some group of ``stream`` has not read yet (capped at ``cap``).
+
+    Redis 7 reports it as ``lag``; where it does not (Redis 6, or after deletions) it is counted
+    from the group's last delivered id.
+    """
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return 0
+    worst = 0
+    for info in groups:
+        lag = info.get("lag")
+        if lag is None:
+            last = _s(info.get("last-delivered-id", "0-0"))
+            lag = len(client.xrange(stream, min=f"({last}", max="+", count=cap + 1))
+        worst = max(worst, int(lag))
+    return min(worst, cap)
+
+
+def safe_trim_id(client: Redis, stream: str, keep_from: Iterable[str]) -> str | None:
+    """The oldest id that must survive: every group's oldest pending entry or, with none pending,
+    its next unread entry; and each of ``keep_from`` (snapshot positions services replay from)."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return None
+    bounds: list[str] = list(keep_from)
+    for info in groups:
+        name = _s(info["name"])
+        summary: Any = client.xpending(stream, name)
+        if summary and summary.get("pending"):
+            bounds.append(_s(summary["min"]))
+        else:
+            ms, seq = entry_key(_s(info.get("last-delivered-id", "0-0")))
+            bounds.append(f"{ms}-{seq + 1}")
+    if not bounds:
+        return None
+    return min(bounds, key=entry_key)
+
+
+def trim(client: Redis, stream: str, retain: int, keep_from: Iterable[str]) -> int:
+    """Trim ``stream`` to at least ``retain`` newest entries, never past :func:`safe_trim_id`."""
+    length = int(client.xlen(stream))
+    if length <= retain:
+        return 0
+    # Only the excess is read (what accumulated since the last trim), never the retained part.
+    head = client.xrange(stream, min="-", max="+", count=length - retain)
+    ms, seq = entry_key(_s(head[-1][0]))
+    enough = f"{ms}-{seq + 1}"
+    safe = safe_trim_id(client, stream, keep_from)
+    minid = enough if safe is None else min(enough, safe, key=entry_key)
+    return int(client.xtrim(stream, minid=minid, approximate=False))
