@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from ridgeline_shared.intervals import minutes_to_bars, parse_minutes
 
@@ -60,7 +61,7 @@ class ServiceSettings(BaseSettings):
     consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     mode: Literal["replay", "paper", "live"] = "replay"
     interval: str = "5m"
-    horizons: tuple[str, ...] = DEFAULT_HORIZONS
+    horizons: Annotated[tuple[str, ...], NoDecode] = DEFAULT_HORIZONS
     session_minutes: Annotated[int, Field(ge=1, le=1440)] = 1440
     strategy_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "ridgeline"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -81,11 +82,16 @@ class ServiceSettings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    def model_post_init(self, __context: Any) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSettings:
         if self.shard >= self.shard_count:
             raise ValueError(f"shard {self.shard} must be below shard_count {self.shard_count}")
         for horizon in self.horizons:
-            minutes_to_bars(horizon, self.interval, self.session_minutes)
+            try:
+                minutes_to_bars(horizon, self.interval, self.session_minutes)
+            except ValueError as exc:
+                raise ValueError(f"horizons / interval: {exc}") from None
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -134,10 +140,15 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build and validate settings, turning pydantic's errors into key-naming messages."""
     try:
         return cls(**overrides)
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "<settings>"
+            if not error["loc"]:
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            key = ".".join(str(part) for part in error["loc"])
             env = ENV_PREFIX + "__".join(str(p).upper() for p in error["loc"])
             value = error.get("input")
             shown = "" if isinstance(value, dict) else f" (got {value!r})"
