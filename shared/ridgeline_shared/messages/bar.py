@@ -30,7 +30,7 @@ class Bar(Message):
     source: Annotated[str, Field(max_length=64)] = "unknown"
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Bar":
+    def _consistent(self) -> Bar:
         if self.high < max(self.open, self.close) or self.low > min(self.open, self.close):
             raise ValueError("inconsistent OHLC: high must be >= open/close and low <= open/close")
         if self.open_time >= self.event_time:

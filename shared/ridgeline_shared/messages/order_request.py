@@ -36,7 +36,7 @@ class OrderRequest(Message):
     reason: Annotated[str, Field(max_length=128)]
 
     @model_validator(mode="after")
-    def _limit_has_price(self) -> "OrderRequest":
+    def _limit_has_price(self) -> OrderRequest:
         if (self.order_type is OrderType.LIMIT) != (self.limit_price is not None):
             raise ValueError("limit_price is required for LIMIT orders and only for them")
         return self

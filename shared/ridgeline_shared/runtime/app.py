@@ -79,7 +79,9 @@ def create_app(worker: Worker) -> FastAPI:
         except CommandError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
         except FutureTimeout as exc:
-            raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, "worker did not apply the command in time") from exc
+            raise HTTPException(
+                status.HTTP_504_GATEWAY_TIMEOUT, "worker did not apply the command in time"
+            ) from exc
 
     extra = service.router()
     if extra is not None:

@@ -8,7 +8,7 @@ back-pressure, and trimming that never passes an entry some group still needs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis import Redis
@@ -36,7 +36,7 @@ def read_group(
     client: Redis, group: str, consumer: str, streams: Mapping[str, str], count: int, block_ms: int | None
 ) -> list[tuple[str, list[RawEntry]]]:
     """XREADGROUP; ``streams`` maps key -> ``>`` (new) or ``0`` (own pending)."""
-    reply = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)
+    reply: Any = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)  # type: ignore[arg-type]
     out: list[tuple[str, list[RawEntry]]] = []
     for stream, entries in reply or []:
         out.append((_s(stream), [(_s(eid), fields) for eid, fields in entries if fields is not None]))
@@ -50,7 +50,7 @@ def autoclaim(
     claimed: list[RawEntry] = []
     start = "0-0"
     while True:
-        reply = client.xautoclaim(stream, group, consumer, min_idle_ms, start_id=start, count=count)
+        reply: Any = client.xautoclaim(stream, group, consumer, min_idle_ms, start_id=start, count=count)
         next_start, entries = _s(reply[0]), reply[1]
         claimed.extend((_s(eid), fields) for eid, fields in entries if fields)
         if next_start == "0-0" or not entries:
@@ -58,11 +58,13 @@ def autoclaim(
         start = next_start
 
 
-def xrange_after(client: Redis, stream: str, after: str | None, until: str, count: int = 1000) -> Iterable[RawEntry]:
+def xrange_after(
+    client: Redis, stream: str, after: str | None, until: str, count: int = 1000
+) -> Iterable[RawEntry]:
     """Entries with ``after`` < id <= ``until``, in chunks."""
     start = f"({after}" if after else "-"
     while True:
-        chunk = client.xrange(stream, min=start, max=until, count=count)
+        chunk: Any = client.xrange(stream, min=start, max=until, count=count)
         if not chunk:
             return
         for eid, fields in chunk:
@@ -85,7 +87,7 @@ def group_lag(client: Redis, stream: str, cap: int) -> int:
         lag = info.get("lag")
         if lag is None:
             last = _s(info.get("last-delivered-id", "0-0"))
-            lag = len(client.xrange(stream, min=f"({last}", max="+", count=cap + 1))
+            lag = len(cast(Any, client.xrange(stream, min=f"({last}", max="+", count=cap + 1)))
         worst = max(worst, int(lag))
     return min(worst, cap)
 
@@ -117,7 +119,7 @@ def trim(client: Redis, stream: str, retain: int, keep_from: Iterable[str]) -> i
     if length <= retain:
         return 0
     # Only the excess is read (what accumulated since the last trim), never the retained part.
-    head = client.xrange(stream, min="-", max="+", count=length - retain)
+    head: Any = client.xrange(stream, min="-", max="+", count=length - retain)
     ms, seq = entry_key(_s(head[-1][0]))
     enough = f"{ms}-{seq + 1}"
     safe = safe_trim_id(client, stream, keep_from)

@@ -28,7 +28,11 @@ def run_service(service_cls: type[Service], settings_cls: type[ServiceSettings],
     configure(service.name, settings.log_level, settings.log_json)
     worker = Worker(service)
     config = uvicorn.Config(
-        create_app(worker), host=settings.http.host, port=settings.http.port, log_config=None, access_log=False
+        create_app(worker),
+        host=settings.http.host,
+        port=settings.http.port,
+        log_config=None,
+        access_log=False,
     )
     server = uvicorn.Server(config)
 

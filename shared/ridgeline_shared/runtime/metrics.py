@@ -25,7 +25,11 @@ E2E_SECONDS = Histogram(
     ["service"],
     buckets=_LATENCY_BUCKETS,
 )
-CONSUMER_LAG = Gauge("ridgeline_output_lag_entries", "Unread entries of the slowest group", ["service", "stream"])
-BACKPRESSURE_WAITS = Counter("ridgeline_backpressure_waits_total", "Waits for a lagging consumer", ["service"])
+CONSUMER_LAG = Gauge(
+    "ridgeline_output_lag_entries", "Unread entries of the slowest group", ["service", "stream"]
+)
+BACKPRESSURE_WAITS = Counter(
+    "ridgeline_backpressure_waits_total", "Waits for a lagging consumer", ["service"]
+)
 LAST_TICK = Gauge("ridgeline_last_tick_timestamp_seconds", "Event time of the last tick", ["service"])
 PAUSED = Gauge("ridgeline_paused", "1 while paused by control", ["service"])

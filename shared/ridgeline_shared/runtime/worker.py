@@ -18,19 +18,20 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import redis
 from redis import Redis
 
 from ridgeline_shared import codec
-from ridgeline_shared.clock import wall_ns, wall_now
+from ridgeline_shared.clock import wall_now, wall_ns
 from ridgeline_shared.keys import Keys, Stream, group_name
 from ridgeline_shared.messages import DeadLetter, Watermark
 from ridgeline_shared.runtime import bus, metrics
 from ridgeline_shared.runtime.merge import LateEntryError, Tick, TickMerger
-from ridgeline_shared.runtime.service import CommandError, Outbox, Service
+from ridgeline_shared.runtime.service import Outbox, Service
+from ridgeline_shared.runtime.ticks import Failure, run_tick
 
 log = logging.getLogger("ridgeline.worker")
 
@@ -50,7 +51,7 @@ class _Batch:
 
     out: Outbox = field(default_factory=Outbox)
     acks: dict[Stream, list[str]] = field(default_factory=dict)
-    dead: list[tuple[Stream, str, dict[bytes, bytes], str, int]] = field(default_factory=list)
+    dead: list[Failure] = field(default_factory=list)
     ticks: int = 0
     last_tick: datetime | None = None
     end_of_data: bool = False
@@ -142,7 +143,7 @@ class Worker:
         service = self.service
         for spec in service.inputs:
             bus.ensure_group(client, self.keys.stream(spec.stream), self.group)
-        snap = client.hgetall(self.keys.snapshot(self.name))
+        snap: dict[bytes, bytes] = cast(Any, client.hgetall(self.keys.snapshot(self.name)))
         state = snap.get(b"state")
         service.restore(state)
         self._merger = TickMerger(service.inputs) if service.inputs else None
@@ -158,7 +159,7 @@ class Worker:
     def _replay_committed(self, client: Redis, snapshot_positions: dict[str, str]) -> None:
         """Re-run the ticks committed after the snapshot, outputs discarded, to rebuild state."""
         assert self._merger is not None
-        progress = client.hgetall(self.keys.progress(self.name))
+        progress: dict[bytes, bytes] = cast(Any, client.hgetall(self.keys.progress(self.name)))
         committed = json.loads(progress.get(b"positions", b"{}"))
         replayed = 0
         for spec in self.service.inputs:
@@ -181,7 +182,9 @@ class Worker:
     def _read_pending(self, client: Redis) -> None:
         streams = {self.keys.stream(s.stream): "0" for s in self.service.inputs}
         while True:
-            got = bus.read_group(client, self.group, self.consumer, streams, self.settings.bus.batch_size, None)
+            got = bus.read_group(
+                client, self.group, self.consumer, streams, self.settings.bus.batch_size, None
+            )
             fresh = {stream: entries for stream, entries in got if entries}
             if not fresh:
                 return
@@ -235,7 +238,9 @@ class Worker:
         if not streams:
             self._stop.wait(block_ms / 1000)
             return []
-        got = bus.read_group(client, self.group, self.consumer, streams, self.settings.bus.batch_size, block_ms)
+        got = bus.read_group(
+            client, self.group, self.consumer, streams, self.settings.bus.batch_size, block_ms
+        )
         return [(stream, entries) for stream, entries in got if entries]
 
     def _maybe_claim(self, client: Redis) -> None:
@@ -246,7 +251,9 @@ class Worker:
         self._claimed_at = now
         for spec in self.service.inputs:
             key = self.keys.stream(spec.stream)
-            claimed = bus.autoclaim(client, key, self.group, self.consumer, idle_ms, self.settings.bus.batch_size)
+            claimed = bus.autoclaim(
+                client, key, self.group, self.consumer, idle_ms, self.settings.bus.batch_size
+            )
             if claimed:
                 log.warning("claimed %d entries left pending on %s", len(claimed), key)
                 self._ingest(client, {key: claimed})
@@ -264,47 +271,18 @@ class Worker:
                 try:
                     self._merger.add(stream, entry_id, codec.decode(stream, fields))
                 except (codec.DecodeError, LateEntryError) as exc:
-                    dead.dead.append((stream, entry_id, fields, str(exc), 1))
+                    dead.dead.append(Failure(stream, entry_id, fields, str(exc), 1))
                     dead.acks.setdefault(stream, []).append(entry_id)
         if not dead.empty():
             self._commit(client, dead, progress=False)
 
     # -- handling --------------------------------------------------------------------------
     def _handle(self, tick: Tick, batch: _Batch) -> None:
-        service, out = self.service, batch.out
         started = time.perf_counter()
-        attempts = self.settings.bus.max_attempts
-        for entry in tick.entries:
-            for attempt in range(1, attempts + 1):
-                mark = len(out.messages), len(out.ops)
-                try:
-                    service.on_message(entry.stream, entry.message, out)
-                    break
-                except Exception as exc:
-                    del out.messages[mark[0] :], out.ops[mark[1] :]
-                    if attempt == attempts:
-                        log.error("entry %s of %s failed %d times: %s", entry.entry_id, entry.stream, attempt, exc)
-                        fields = codec.encode(entry.message)
-                        batch.dead.append((entry.stream, entry.entry_id, fields, f"handler: {exc!r}", attempt))
-        try:
-            service.on_tick_end(tick.event_time, out)
-            if tick.end_of_data:
-                service.on_end_of_data(out)
-        except Exception as exc:
-            log.exception("tick %s failed in on_tick_end", tick.event_time)
-            batch.dead.append((Stream.DEAD_LETTERS, "-", {}, f"on_tick_end at {tick.event_time}: {exc!r}", 1))
-        if tick.event_time is not None or tick.end_of_data:
-            mark_time = tick.event_time or self.last_tick or datetime.fromtimestamp(0, UTC)
-            for stream in service.outputs:
-                out.emit(
-                    stream,
-                    Watermark(
-                        event_time=mark_time,
-                        trace_id=f"{self.name}@{mark_time.isoformat()}",
-                        producer=self.name,
-                        end_of_data=tick.end_of_data,
-                    ),
-                )
+        for failure in run_tick(
+            self.service, tick, batch.out, self.settings.bus.max_attempts, self.last_tick
+        ):
+            batch.dead.append(failure)
         for stream, ids in tick.consumed.items():
             batch.acks.setdefault(stream, []).extend(ids)
         if tick.event_time is not None:
@@ -353,20 +331,24 @@ class Worker:
             ingest_ns = message.trace.get("ingest")
             if ingest_ns and not isinstance(message, Watermark):
                 metrics.E2E_SECONDS.labels(self.name).observe(max(0, now_ns - ingest_ns) / 1e9)
-        for stream, entry_id, fields, error, attempts in batch.dead:
+        for failure in batch.dead:
             letter = DeadLetter(
                 event_time=wall_now(),
-                trace_id=f"dead@{entry_id}",
-                stream=self.keys.stream(stream),
-                entry_id=entry_id,
+                trace_id=f"dead@{failure.entry_id}",
+                stream=self.keys.stream(failure.stream),
+                entry_id=failure.entry_id,
                 group=self.group,
                 consumer=self.consumer,
-                attempts=attempts,
-                error=error[:4096],
-                fields={k.decode(errors="replace"): v.decode(errors="replace")[:65536] for k, v in fields.items()},
+                attempts=failure.attempts,
+                error=failure.error[:4096],
+                fields={
+                    k.decode(errors="replace"): v.decode(errors="replace")[:65536]
+                    for k, v in failure.fields.items()
+                },
             )
-            pipe.xadd(self.keys.stream(Stream.DEAD_LETTERS), codec.encode(letter), maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
-            metrics.DEAD_LETTERS.labels(self.name, stream.value).inc()
+            dlq = self.keys.stream(Stream.DEAD_LETTERS)
+            pipe.xadd(dlq, codec.encode(letter), maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
+            metrics.DEAD_LETTERS.labels(self.name, failure.stream.value).inc()
             self.dead_letters += 1
         for stream, ids in batch.acks.items():
             if ids:
@@ -377,7 +359,10 @@ class Worker:
             positions = json.dumps(self._merger.positions()) if self._merger else "{}"
             pipe.hset(
                 self.keys.progress(self.name),
-                mapping={"positions": positions, "tick": self.last_tick.isoformat() if self.last_tick else ""},
+                mapping={
+                    "positions": positions,
+                    "tick": self.last_tick.isoformat() if self.last_tick else "",
+                },
             )
             due = self._ticks_since_snapshot >= self.settings.bus.snapshot_every_ticks
             if self.service.snapshot_every_tick or due or batch.force_snapshot or batch.end_of_data or source:

@@ -86,13 +86,15 @@ def spawn_counter(redis_url: str, slow_ms: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def test_kill_9_mid_batch_gives_every_output_exactly_once(redis_url: str, redis_client: redis_lib.Redis) -> None:
+def test_kill_9_mid_batch_gives_every_output_exactly_once(
+    redis_url: str, redis_client: redis_lib.Redis
+) -> None:
     bars = [*real_bars("ETHBTC", 120), *real_bars("LTCBTC", 120)]
     publish_ticks(redis_client, KEYS, bars)
     for _ in range(3):
         process = spawn_counter(redis_url, slow_ms=3)
-        done_before = len(outputs(redis_client))
-        wait_for(lambda: len(outputs(redis_client)) > done_before + 20 or eod_seen(redis_client), "progress")
+        target = len(outputs(redis_client)) + 20
+        wait_for(lambda t=target: len(outputs(redis_client)) > t or eod_seen(redis_client), "progress")
         process.send_signal(signal.SIGKILL)
         process.wait()
     process = spawn_counter(redis_url, slow_ms=0)
@@ -148,7 +150,9 @@ def test_handler_failure_dead_letters_after_max_attempts(
     publish_ticks(redis_client, KEYS, bars)
     worker_factory(bus={"max_attempts": 3})
     wait_for(lambda: eod_seen(redis_client), "end of data")
-    (letter,) = [codec.decode(Stream.DEAD_LETTERS, f) for _, f in redis_client.xrange(KEYS.stream(Stream.DEAD_LETTERS))]
+    (letter,) = [
+        codec.decode(Stream.DEAD_LETTERS, f) for _, f in redis_client.xrange(KEYS.stream(Stream.DEAD_LETTERS))
+    ]
     assert isinstance(letter, DeadLetter) and letter.attempts == 3 and "poison" in letter.error
     assert [m.entries[0].raw for m in outputs(redis_client)] == [1.0, 2.0, 3.0]
 

@@ -24,7 +24,9 @@ def msg(i: int, symbol: str = "A") -> Predictions:
         horizon="5m", family="x", model_version="1", raw=0, zscore=None, ic=0, freshness=1, capacity=1,
         stability=1, confidence=0, score=0, warming_up=True,
     )  # fmt: skip
-    return Predictions(event_time=t(i), trace_id=f"{symbol}{i}", symbol=symbol, interval="5m", close=1, entries=[entry])
+    return Predictions(
+        event_time=t(i), trace_id=f"{symbol}{i}", symbol=symbol, interval="5m", close=1, entries=[entry]
+    )
 
 
 def wm(i: int, eod: bool = False) -> Watermark:

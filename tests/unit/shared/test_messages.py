@@ -95,7 +95,9 @@ def test_execution_carries_fill_money_as_decimal() -> None:
         event_time=CLOSE, trace_id="t", client_order_id="RL-abc", strategy_id="s", symbol="ETHBTC",
         side=OrderSide.BUY, order_type=OrderType.MARKET, status=OrderStatus.FILLED, quantity=Decimal(3),
         filled_quantity=Decimal(3), avg_fill_price=Decimal("0.0871"), sequence=2,
-        fill=Fill(trade_id="T-1", quantity=Decimal(3), price=Decimal("0.0871"), commission=Decimal("0.00002613")),
+        fill=Fill(
+            trade_id="T-1", quantity=Decimal(3), price=Decimal("0.0871"), commission=Decimal("0.00002613")
+        ),
     )  # fmt: skip
     decoded = codec.decode(Stream.EXECUTIONS, codec.encode(execution))
     assert decoded == execution

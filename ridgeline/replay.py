@@ -1,0 +1,126 @@
+"""``ridgeline run``: replay the bundled data through the five services with paper fills, then
+write the backtest report. ``ridgeline up``: the same stack, left running (paper or live)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+
+from ridgeline.launcher import PORTS, LaunchError, Stack
+from ridgeline_shared import codec
+from ridgeline_shared.keys import Keys, Stream
+from ridgeline_shared.messages import Watermark
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def end_of_data(client: redis.Redis, keys: Keys, stream: Stream = Stream.EXECUTIONS) -> bool:
+    """Whether the executor has closed the run (its end-of-data watermark on executions)."""
+    entries: Any = client.xrevrange(keys.stream(stream), count=20)
+    for _, fields in entries:
+        try:
+            message = codec.decode(stream, fields)
+        except codec.DecodeError:
+            continue
+        if isinstance(message, Watermark) and message.end_of_data:
+            return True
+    return False
+
+
+def _progress(stack: Stack, client: redis.Redis, keys: Keys) -> str:
+    status = stack.status()
+    parts = []
+    for name in PORTS:
+        runtime = (status.get(name) or {}).get("runtime") or {}
+        tick = (runtime.get("last_tick") or "-")[:16]
+        parts.append(f"{name} {tick}")
+    counts = {s.value: client.xlen(keys.stream(s)) for s in (Stream.ORDERS, Stream.EXECUTIONS)}
+    return " | ".join(parts) + f" | orders {counts['orders']} executions {counts['executions']}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="run folder (default runs/<UTC time>)")
+    parser.add_argument("--redis-url", help="use this Redis instead of starting an embedded one")
+    parser.add_argument("--data", type=Path, help="folder of bar files to replay (default: the bundled data)")
+    parser.add_argument("--symbols", help="comma-separated symbols to replay (default: all in the folder)")
+    parser.add_argument("--quiet", action="store_true", help="do not echo the services' logs")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+
+
+def _environment(args: argparse.Namespace, mode: str) -> dict[str, str]:
+    env = {"RIDGELINE_MODE": mode}
+    if args.data:
+        env["RIDGELINE_INGEST__PATHS"] = str(args.data.resolve())
+    if args.symbols:
+        env["RIDGELINE_INGEST__SYMBOLS"] = args.symbols
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay to end of data, write the report, stop everything. Exit status 0 on success."""
+    run_dir = args.out or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stack = Stack(run_dir, _environment(args, "replay"), redis_url=args.redis_url, quiet_logs=args.quiet)
+    signal.signal(signal.SIGTERM, _interrupt)
+    keys = Keys(os.environ.get("RIDGELINE_PREFIX", "ridgeline"))
+    try:
+        stack.start()
+        client = redis.Redis.from_url(stack.redis_url)
+        started, shown = time.monotonic(), 0.0
+        while not end_of_data(client, keys):
+            if dead := stack.dead():
+                raise LaunchError(
+                    f"service(s) died during the replay: {', '.join(dead)} (see {run_dir}/logs)"
+                )
+            if time.monotonic() - started > args.timeout:
+                raise LaunchError(f"replay did not finish within {args.timeout:.0f}s")
+            if time.monotonic() - shown > 2.0:
+                print(f"progress: {_progress(stack, client, keys)}", flush=True)
+                shown = time.monotonic()
+            time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        print(f"replay finished in {elapsed:.1f}s: {_progress(stack, client, keys)}")
+        from ridgeline.report import build_report
+
+        paths = build_report(stack.redis_url, keys.prefix, run_dir / "report")
+        print(f"report: {paths.html}\nmetrics: {paths.metrics}")
+        return 0
+    except LaunchError as exc:
+        print(f"ridgeline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: stopping the services", file=sys.stderr)
+        return 130
+    finally:
+        stack.stop()
+
+
+def up(args: argparse.Namespace) -> int:
+    """Start the stack and keep it running until Ctrl-C (paper or live trading, or a replay)."""
+    run_dir = args.out or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stack = Stack(run_dir, _environment(args, args.mode), redis_url=args.redis_url, quiet_logs=args.quiet)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        stack.start()
+        print(f"control token: {stack.token}  (Authorization: Bearer <token>)")
+        while not (dead := stack.dead()):
+            time.sleep(0.5)
+        print(f"ridgeline: service(s) stopped: {', '.join(dead)}", file=sys.stderr)
+        return 1
+    except LaunchError as exc:
+        print(f"ridgeline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the services", file=sys.stderr)
+        return 0
+    finally:
+        stack.stop()
