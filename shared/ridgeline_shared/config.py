@@ -22,7 +22,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.exceptions import SettingsError
 
 from ridgeline_shared.intervals import minutes_to_bars, parse_minutes
@@ -69,7 +74,7 @@ class ServiceSettings(BaseSettings):
     consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     mode: Literal["replay", "paper", "live"] = "replay"
     interval: str = "5m"
-    horizons: Annotated[tuple[str, ...], NoDecode] = DEFAULT_HORIZONS
+    horizons: tuple[str, ...] = DEFAULT_HORIZONS
     session_minutes: Annotated[int, Field(ge=1, le=1440)] = 1440
     strategy_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "ridgeline"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -110,7 +115,18 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
+        return init_settings, _LenientEnvSource(settings_cls), _YamlSource(settings_cls)
+
+
+class _LenientEnvSource(EnvSettingsSource):
+    """Complex values may be JSON or plain text (``RIDGELINE_INGEST__SYMBOLS=ETHBTC,LTCBTC``):
+    text that is not JSON is handed to the field's validators instead of failing to parse."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return value
 
 
 class _YamlSource(PydanticBaseSettingsSource):
