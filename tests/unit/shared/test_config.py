@@ -73,3 +73,9 @@ def test_equity_session_day_and_bad_specs() -> None:
         minutes_to_bars("10m", "15m")
     with pytest.raises(ValueError, match="bad interval"):
         parse_minutes("5 minutes")
+
+
+@pytest.mark.parametrize("value", ["5m,60m", '["5m", "60m"]'])
+def test_list_settings_take_plain_text_or_json(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RIDGELINE_HORIZONS", value)
+    assert load_settings(ServiceSettings).horizons == ("5m", "60m")
