@@ -14,6 +14,9 @@ import redis
 from ridgeline.embedded_redis import running_redis
 
 REPO = Path(__file__).resolve().parents[1]
+# Ryuk (testcontainers' reaper) is an image of its own that offline machines cannot pull; the
+# fixtures stop their containers themselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 
 def docker_answers() -> bool:
