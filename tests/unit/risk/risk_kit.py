@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+from redis import Redis
+from redis.client import Pipeline
 
 from ridgeline_risk.config import RiskConfig, RiskSettings
 from ridgeline_risk.service import RiskService
@@ -165,7 +168,12 @@ class RecordingPipe:
 
     def apply(self, out: Outbox) -> None:
         for op in out.ops:
-            op(self)  # type: ignore[arg-type]
+            op(cast(Pipeline, self))
+
+
+def start(service: RiskService, store: RecordingPipe) -> None:
+    """``on_start`` against the recorded keys, as if they were Redis."""
+    service.on_start(cast(Redis, store))
 
 
 @dataclass
@@ -198,7 +206,7 @@ class Replay:
     venue: PaperVenue = field(default_factory=PaperVenue)
     ticks: list[Tick] = field(default_factory=list)
     outputs: list[list[Message]] = field(default_factory=list)
-    store: RecordingPipe = field(default_factory=lambda: RecordingPipe())
+    store: RecordingPipe = field(default_factory=RecordingPipe)
     _pending: list[Execution] = field(default_factory=list)
 
     def step(self, bars: list[Bar], signals: list[Signal]) -> list[Message]:

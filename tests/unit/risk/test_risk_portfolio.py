@@ -40,10 +40,12 @@ def execution(
         status=status,
         quantity=D(quantity),
         filled_quantity=D(filled),
-        fill=None if fill is None else Fill(trade_id=fill[0], quantity=D(fill[1]), price=D(fill[2]), commission=D(fill[3])),
+        fill=None
+        if fill is None
+        else Fill(trade_id=fill[0], quantity=D(fill[1]), price=D(fill[2]), commission=D(fill[3])),
         order_event_time=T0,
         sequence=sequence,
-    )  # fmt: skip
+    )
 
 
 def test_fills_book_exactly_once_and_mark_to_the_last_bar() -> None:
@@ -71,9 +73,10 @@ def test_fills_book_exactly_once_and_mark_to_the_last_bar() -> None:
 def test_sells_reduce_and_other_strategies_are_ignored() -> None:
     p = Portfolio(D(100), "ridgeline", 1000)
     p.apply_execution(execution(OrderStatus.FILLED, filled="10", quantity="10", fill=("a", "10", "2", "0")))
+    sell = ("b", "4", "3", "0")
     p.apply_execution(
-        execution(OrderStatus.FILLED, coid="RL-2", side=OrderSide.SELL, quantity="4", filled="4", fill=("b", "4", "3", "0"))
-    )  # fmt: skip
+        execution(OrderStatus.FILLED, coid="RL-2", side=OrderSide.SELL, quantity="4", filled="4", fill=sell)
+    )
     assert p.ledger.quantity("TRXBTC") == D(6)
     assert p.ledger.realized_pnl == D(4)  # (3 - 2) x 4
     assert not p.apply_execution(execution(OrderStatus.FILLED, strategy="other", fill=("c", "5", "1", "0")))
@@ -91,7 +94,9 @@ def test_working_orders_follow_status_changes() -> None:
     )
     p.apply_execution(execution(OrderStatus.ACCEPTED, side=OrderSide.SELL, quantity="50", sequence=2))
     assert p.working_quantity("TRXBTC") == D(-30)
-    p.apply_execution(execution(OrderStatus.CANCELED, side=OrderSide.SELL, quantity="50", filled="20", sequence=4))
+    p.apply_execution(
+        execution(OrderStatus.CANCELED, side=OrderSide.SELL, quantity="50", filled="20", sequence=4)
+    )
     assert p.working == {}
     # A closed order is never resurrected by a stale status; an unknown live order is learned.
     p.apply_execution(execution(OrderStatus.ACCEPTED, side=OrderSide.SELL, quantity="50", sequence=1))
@@ -106,7 +111,9 @@ def test_round_trip() -> None:
     p = Portfolio(D(100), "ridgeline", 1000)
     p.mark("TRXBTC", D("0.5"))
     p.order_sent("RL-2", "TRXBTC", D(3), T0)
-    p.apply_execution(execution(OrderStatus.FILLED, quantity="10", filled="10", fill=("a", "10", "0.4", "0.01")))
+    p.apply_execution(
+        execution(OrderStatus.FILLED, quantity="10", filled="10", fill=("a", "10", "0.4", "0.01"))
+    )
     copy = Portfolio(D(100), "ridgeline", 1000)
     copy.load(p.to_dict())
     assert copy.to_dict() == p.to_dict()

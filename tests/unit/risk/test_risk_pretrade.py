@@ -147,7 +147,9 @@ def test_order_rate_is_measured_in_event_time() -> None:
     half = T0 + timedelta(milliseconds=500)
     assert check(checker, order("1", coid="a3"), max_orders_per_second=2, at=half) is DenialReason.ORDER_RATE
     # The window is (T - 1 s, T]: one second later the two orders of T0 have left it.
-    assert check(checker, order("1", coid="a4"), max_orders_per_second=2, at=T0 + timedelta(seconds=1)) is None
+    assert (
+        check(checker, order("1", coid="a4"), max_orders_per_second=2, at=T0 + timedelta(seconds=1)) is None
+    )
     # A wider window: 2 per second over 5 s allows 10.
     checker = PreTradeChecker(100)
     for i in range(10):
@@ -161,7 +163,10 @@ def test_order_rate_is_measured_in_event_time() -> None:
 def test_flatten_orders_bypass_limits_but_not_price_or_duplicates() -> None:
     checker = PreTradeChecker(100)
     big = order("-500", current="500", coid="f1", flatten=True)
-    assert check(checker, big, state=TradingState.HALTED, max_order_quantity=D(1), max_order_notional=D(1)) is None
+    assert (
+        check(checker, big, state=TradingState.HALTED, max_order_quantity=D(1), max_order_notional=D(1))
+        is None
+    )
     no_price = order("-5", current="5", last=None, coid="f2", flatten=True)
     assert check(checker, no_price, state=TradingState.HALTED) is DenialReason.NO_PRICE
 

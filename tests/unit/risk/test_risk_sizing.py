@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -18,7 +19,7 @@ from ridgeline_risk.sizing import (
     within_band,
     z_weight,
 )
-from ridgeline_risk.targets import SignalView, decide
+from ridgeline_risk.targets import Intent, SignalView, decide, settle
 from ridgeline_shared.messages import Decision
 
 pytestmark = pytest.mark.unit
@@ -48,6 +49,11 @@ def view(
         spread_bps=spread,
         data_age_ms=age_ms,
     )
+
+
+def final(v: SignalView, current: float, scale: float = 1.0) -> Intent:
+    """The symbol's decision followed by the portfolio step (gross scale, then band)."""
+    return settle(decide(v, current, CFG), current, scale, CFG)
 
 
 def test_z_weight_by_hand() -> None:
@@ -104,7 +110,7 @@ def test_round_to_lot_and_price_to_tick() -> None:
 
 
 def test_decide_buy_sizes_by_z_and_gate() -> None:
-    intent = decide(view(), 0.0, CFG)
+    intent = final(view(), 0.0)
     assert intent.weight == pytest.approx(0.05 * G_LONG)  # 0.0357771
     assert intent.gate == pytest.approx(G_LONG)
     assert (intent.keep, intent.reason, intent.exit) == (False, "signal", False)
@@ -112,70 +118,82 @@ def test_decide_buy_sizes_by_z_and_gate() -> None:
 
 def test_decide_sell_uses_the_short_gate() -> None:
     # z = -1.5 -> -0.025; short gate at P_peak 0.6, P_valley 0.2 = 0.8 sqrt(0.8)
-    intent = decide(view(Decision.SELL, -15.0, p_peak=0.6, p_valley=0.2), 0.0, CFG)
+    intent = final(view(Decision.SELL, -15.0, p_peak=0.6, p_valley=0.2), 0.0)
     assert intent.weight == pytest.approx(-0.025 * G_LONG)
 
 
 def test_decide_band_keeps_the_current_weight() -> None:
-    intent = decide(view(), 0.03, CFG)  # |0.03578 - 0.03| = 0.0058 < 0.008
+    intent = final(view(), 0.03)  # |0.03578 - 0.03| = 0.0058 < 0.008
     assert (intent.weight, intent.keep, intent.reason) == (0.03, True, "band")
-    intent = decide(view(), 0.02, CFG)  # 0.0158 >= 0.008
+    intent = final(view(), 0.02)  # 0.0158 >= 0.008
     assert not intent.keep
     assert intent.weight == pytest.approx(0.05 * G_LONG)
 
 
 def test_decide_peak_block_allows_no_new_long_but_covers_a_short() -> None:
     # P_peak 0.62: above the 0.6 entry block, below the 0.65 exit.
-    intent = decide(view(p_peak=0.62, p_valley=0.6), 0.0, CFG)
+    intent = final(view(p_peak=0.62, p_valley=0.6), 0.0)
     assert (intent.weight, intent.keep) == (0.0, True)
-    intent = decide(view(p_peak=0.62, p_valley=0.6), 0.01, CFG)
+    intent = final(view(p_peak=0.62, p_valley=0.6), 0.01)
     assert (intent.weight, intent.keep) == (0.01, True)
-    intent = decide(view(p_peak=0.7, p_valley=0.6), 0.01, CFG)  # above 0.65: the long is exited
+    intent = final(view(p_peak=0.7, p_valley=0.6), 0.01)  # above 0.65: the long is exited
     assert (intent.weight, intent.exit) == (0.0, True)
     # A short of -0.02 may be covered to 0, not turned long (alpha_5m 0: no exit rule).
-    intent = decide(view(p_peak=0.62, p_valley=0.6, alpha_5m=0.0), -0.02, CFG)
+    intent = final(view(p_peak=0.62, p_valley=0.6, alpha_5m=0.0), -0.02)
     assert (intent.weight, intent.keep, intent.reason) == (0.0, False, "peak_block")
 
 
 def test_decide_gate_block_below_threshold() -> None:
     # g = 0.4 x sqrt(0.5) = 0.283 < 0.3: blocked although P_peak = 0.6 is not above 0.6
-    intent = decide(view(p_peak=0.6, p_valley=0.0), 0.0, CFG)
+    intent = final(view(p_peak=0.6, p_valley=0.0), 0.0)
     assert (intent.weight, intent.keep, intent.reason) == (0.0, True, "gate_block")
 
 
 def test_decide_wide_spread_is_reduce_only() -> None:
-    intent = decide(view(spread=12.5), 0.0, CFG)
+    intent = final(view(spread=12.5), 0.0)
     assert (intent.weight, intent.keep, intent.reason) == (0.0, True, "wide_spread")
-    intent = decide(view(alpha_5m=0.0, spread=12.5), -0.03, CFG)
+    intent = final(view(alpha_5m=0.0, spread=12.5), -0.03)
     assert (intent.weight, intent.keep, intent.reason) == (0.0, False, "wide_spread")
     # A SELL may still cut a long through a wide spread, but not go short.
-    intent = decide(view(Decision.SELL, -30.0, p_peak=0.6, p_valley=0.2, spread=20.0), 0.04, CFG)
+    intent = final(view(Decision.SELL, -30.0, p_peak=0.6, p_valley=0.2, spread=20.0), 0.04)
     assert (intent.weight, intent.reason) == (0.0, "exit")
 
 
 def test_decide_stale_data_keeps_everything() -> None:
-    intent = decide(view(age_ms=250.0, alpha_5m=-5.0), 0.04, CFG)
+    intent = final(view(age_ms=250.0, alpha_5m=-5.0), 0.04, scale=0.5)
     assert (intent.weight, intent.keep, intent.reason) == (0.04, True, "stale")
 
 
+def test_the_band_applies_to_the_normalised_weight() -> None:
+    # Raw 0.2 scaled by 0.5 is 0.1: a holding of 0.095 is inside the band, 0.09 is not.
+    strong = view(alpha=30.0, p_peak=None, p_valley=None)
+    cfg = RiskConfig(max_weight=0.2)
+    assert settle(decide(strong, 0.095, cfg), 0.095, 0.5, cfg).keep
+    intent = settle(decide(strong, 0.09, cfg), 0.09, 0.5, cfg)
+    assert (intent.keep, intent.reason) == (False, "signal+gross_scale")
+    assert intent.weight == pytest.approx(0.1)
+    # A hold is scaled down with the rest when the gross is above target.
+    assert final(view(Decision.HOLD, 0.0, alpha_5m=0.0), 0.04, scale=0.5).weight == pytest.approx(0.02)
+
+
 def test_decide_exit_rule_closes_even_inside_the_band() -> None:
-    intent = decide(view(Decision.HOLD, 0.0, alpha_5m=-1.0), 0.005, CFG)
+    intent = final(view(Decision.HOLD, 0.0, alpha_5m=-1.0), 0.005)
     assert (intent.weight, intent.keep, intent.exit, intent.reason) == (0.0, False, True, "exit")
-    intent = decide(view(Decision.HOLD, 0.0, alpha_5m=1.0, p_peak=0.1, p_valley=0.7), -0.04, CFG)
+    intent = final(view(Decision.HOLD, 0.0, alpha_5m=1.0, p_peak=0.1, p_valley=0.7), -0.04)
     assert (intent.weight, intent.exit) == (0.0, True)
-    intent = decide(view(Decision.HOLD, 0.0, alpha_5m=1.0, p_peak=0.66, p_valley=0.1), 0.04, CFG)
+    intent = final(view(Decision.HOLD, 0.0, alpha_5m=1.0, p_peak=0.66, p_valley=0.1), 0.04)
     assert (intent.weight, intent.exit) == (0.0, True)
 
 
 def test_decide_hold_and_inconsistent_signals_keep() -> None:
-    assert decide(view(Decision.HOLD, 50.0), 0.02, CFG).weight == 0.02
-    intent = decide(view(Decision.BUY, -10.0, alpha_5m=0.0), 0.0, CFG)
+    assert final(view(Decision.HOLD, 50.0), 0.02).weight == 0.02
+    intent = final(view(Decision.BUY, -10.0, alpha_5m=0.0), 0.0)
     assert (intent.weight, intent.keep, intent.reason) == (0.0, True, "hold")
-    assert decide(view(sigma=0.0), 0.0, CFG).weight == 0.0
+    assert final(view(sigma=0.0), 0.0).weight == 0.0
 
 
 def test_decide_reports_a_preferred_entry() -> None:
     base = view(p_peak=0.1, p_valley=0.6)
-    rising = SignalView(**{**{f: getattr(base, f) for f in base.__slots__}, "previous_p_valley": 0.5})
-    assert decide(rising, 0.0, CFG).reason == "signal_preferred"
-    assert decide(base, 0.0, CFG).reason == "signal"
+    rising = replace(base, previous_p_valley=0.5)
+    assert final(rising, 0.0).reason == "signal_preferred"
+    assert final(base, 0.0).reason == "signal"
