@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 
-from ridgeline import replay
+from ridgeline import backtest, replay
+from ridgeline.ops.cli import register as register_ops
+from ridgeline.report import __main__ as report_command
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,14 +20,13 @@ def parser() -> argparse.ArgumentParser:
     replay.add_arguments(up)
     up.add_argument("--mode", choices=("replay", "paper", "live"), default="paper")
     up.set_defaults(func=replay.up)
-    with contextlib.suppress(ImportError):
-        from ridgeline.backtest import register as register_backtest
-
-        register_backtest(sub)
-    with contextlib.suppress(ImportError):
-        from ridgeline.ops.cli import register as register_ops
-
-        register_ops(sub)
+    test = sub.add_parser("backtest", help="run the service cores in one process, without Redis, and report")
+    backtest.add_arguments(test)
+    test.set_defaults(func=backtest.run)
+    report = sub.add_parser("report", help="write the report of a run held in Redis")
+    report_command.add_arguments(report)
+    report.set_defaults(func=report_command.run)
+    register_ops(sub)
     return top
 
 

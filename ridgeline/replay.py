@@ -20,6 +20,10 @@ from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Watermark
 
 
+# The bundled BTC-quoted pairs share one period (January 2018); XRPETH is from October 2019.
+DEFAULT_SYMBOLS = "ADABTC,ETHBTC,LTCBTC,TRXBTC,XLMBTC"
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -52,7 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="run folder (default runs/<UTC time>)")
     parser.add_argument("--redis-url", help="use this Redis instead of starting an embedded one")
     parser.add_argument("--data", type=Path, help="folder of bar files to replay (default: the bundled data)")
-    parser.add_argument("--symbols", help="comma-separated symbols to replay (default: all in the folder)")
+    parser.add_argument(
+        "--symbols",
+        default=DEFAULT_SYMBOLS,
+        help=f"comma-separated symbols to replay, or 'all' (default: {DEFAULT_SYMBOLS}, one period)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not echo the services' logs")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
 
@@ -61,7 +69,7 @@ def _environment(args: argparse.Namespace, mode: str) -> dict[str, str]:
     env = {"RIDGELINE_MODE": mode}
     if args.data:
         env["RIDGELINE_INGEST__PATHS"] = str(args.data.resolve())
-    if args.symbols:
+    if args.symbols and args.symbols != "all":
         env["RIDGELINE_INGEST__SYMBOLS"] = args.symbols
     return env
 

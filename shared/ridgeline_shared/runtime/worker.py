@@ -204,7 +204,8 @@ class Worker:
                 batch = _Batch()
                 produced = service.poll(batch.out)
                 if not batch.empty():
-                    self._commit(client, batch, source=True)
+                    self._commit(client, batch)
+                    self._count_source_ticks(batch)
                 if not produced:
                     self._stop.wait(block / 1000)
                 continue
@@ -319,7 +320,18 @@ class Worker:
         return result
 
     # -- committing ------------------------------------------------------------------------
-    def _commit(self, client: Redis, batch: _Batch, *, source: bool = False, progress: bool = True) -> None:
+    def _count_source_ticks(self, batch: _Batch) -> None:
+        """A source's ticks are the watermarks it published."""
+        for _, message in batch.out.messages:
+            if isinstance(message, Watermark):
+                self.ticks += 1
+                self.last_tick = message.event_time
+                self.end_of_data = self.end_of_data or message.end_of_data
+                metrics.TICKS.labels(self.name).inc()
+                metrics.LAST_TICK.labels(self.name).set(message.event_time.timestamp())
+
+    def _commit(self, client: Redis, batch: _Batch, *, progress: bool = True) -> None:
+        source = self._merger is None
         self._backpressure(client, batch)
         started = time.perf_counter()
         now_ns = wall_ns()
@@ -355,7 +367,7 @@ class Worker:
                 pipe.xack(self.keys.stream(stream), self.group, *ids)
         for op in batch.out.ops:
             op(pipe)
-        if progress and (self._merger is not None or source):
+        if progress:
             positions = json.dumps(self._merger.positions()) if self._merger else "{}"
             pipe.hset(
                 self.keys.progress(self.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+
 from ridgeline_ingest.calendar import AlwaysOpenCalendar, get_calendar
 from ridgeline_ingest.interval import Interval
 
@@ -21,7 +22,10 @@ def utc(*args: int) -> datetime:
 
 def test_xnys_sessions_holidays_and_half_days() -> None:
     assert XNYS.session_bounds(date(2024, 7, 5)) == (utc(2024, 7, 5, 13, 30), utc(2024, 7, 5, 20, 0))
-    assert XNYS.session_bounds(date(2024, 7, 3)) == (utc(2024, 7, 3, 13, 30), utc(2024, 7, 3, 17, 0))  # half day
+    assert XNYS.session_bounds(date(2024, 7, 3)) == (
+        utc(2024, 7, 3, 13, 30),
+        utc(2024, 7, 3, 17, 0),
+    )  # half day
     assert XNYS.session_bounds(date(2024, 11, 29)) == (utc(2024, 11, 29, 14, 30), utc(2024, 11, 29, 18, 0))
     assert XNYS.session_bounds(date(2024, 7, 4)) is None  # Independence Day
     assert XNYS.session_bounds(date(2024, 12, 25)) is None

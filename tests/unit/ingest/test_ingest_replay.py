@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from ingest_helpers import DATA
+
 from ridgeline_ingest.calendar import get_calendar
 from ridgeline_ingest.interval import Interval
 from ridgeline_ingest.pipeline import Ingestor
@@ -158,4 +160,4 @@ def test_synthetic_source_is_seeded_and_valid() -> None:
     closes = [t.bars[0].close for t in a]
     assert closes[0] != closes[-1]
     # Opens continue the previous close (a continuous market).
-    assert all(t2.bars[0].open == t1.bars[0].close for t1, t2 in zip(a, a[1:], strict=False))
+    assert all(t2.bars[0].open == t1.bars[0].close for t1, t2 in itertools.pairwise(a))

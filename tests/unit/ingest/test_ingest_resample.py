@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ingest_helpers import real_rows, with_
+
 from ridgeline_ingest.calendar import get_calendar
 from ridgeline_ingest.interval import Interval
 from ridgeline_ingest.pipeline import Ingestor, validate_rows

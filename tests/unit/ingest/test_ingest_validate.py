@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from ingest_helpers import DATA, real_rows, with_
+
 from ridgeline_ingest.calendar import get_calendar
 from ridgeline_ingest.interval import Interval
 from ridgeline_ingest.pipeline import Ingestor, QualityConfig, validate_rows
@@ -159,7 +161,7 @@ def test_gaps_of_the_real_files_are_counted_flagged_and_never_filled() -> None:
     big = next(b for b in ada if b.gap_bars == 33)
     assert big.open_time == datetime(2018, 1, 15, 14, 45, tzinfo=UTC)  # 12:00 .. 14:40 missing
     for bars_of in (ada, trx):
-        for previous, bar in zip(bars_of, bars_of[1:], strict=False):
+        for previous, bar in itertools.pairwise(bars_of):
             assert (bar.open_time - previous.event_time) // timedelta(minutes=5) == bar.gap_bars
 
 
@@ -194,7 +196,10 @@ def test_an_injected_price_spike_is_flagged_and_does_not_hide_the_next() -> None
 
 def test_stale_live_bars_are_counted() -> None:
     rows = real_rows("ETHBTC_5m", 3)
-    late_arrival = [with_(r, received_at=r.close_time + timedelta(seconds=s)) for r, s in zip(rows, (1, 300, 2), strict=True)]
+    late_arrival = [
+        with_(r, received_at=r.close_time + timedelta(seconds=s))
+        for r, s in zip(rows, (1, 300, 2), strict=True)
+    ]
     ingestor = Ingestor(FIVE, CRYPTO, QualityConfig(stale_after=timedelta(seconds=120)))
     ingestor.push_all(late_arrival)
     for tick in ingestor.finish():
