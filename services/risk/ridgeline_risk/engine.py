@@ -382,8 +382,13 @@ class RiskEngine:
             )
         ]
 
-    def _halt(self, reason: str, actor: str, flatten: bool) -> list[Emitted]:
-        """HALTED, CANCEL_ALL, and (``flatten``) an order to close every holding."""
+    def _halt(self, reason: str, actor: str, flatten: bool, *, immediate: bool = False) -> list[Emitted]:
+        """HALTED, CANCEL_ALL, and (``flatten``) an order to close every holding.
+
+        ``immediate`` (operator, between ticks): this tick's watermark is already out, so orders
+        stamped with it would arrive late; the CANCEL_ALL acts on receipt instead and the closing
+        orders are left to the next ticks (``flattening``).
+        """
         at = self.command_time
         seq = self.command_seq
         self.command_seq += 1
@@ -398,11 +403,12 @@ class RiskEngine:
                     command_id=ids.command_id("cancel_all", at, seq),
                     command=ExecutorCommandKind.CANCEL_ALL,
                     reason=reason[:256],
+                    immediate=immediate,
                 ),
             )
         )
         self.flattening = self.flattening or flatten
-        if flatten:
+        if flatten and not immediate:
             out += self._flatten_orders(at, trace, initial=True)
         return out
 
@@ -435,8 +441,10 @@ class RiskEngine:
 
     # -- commands --------------------------------------------------------------------------
     def kill(self, actor: str, reason: str = "kill switch", flatten: bool | None = None) -> list[Emitted]:
+        """The operator's kill switch, between ticks: the executor cancels at once (an
+        ``immediate`` command), and closing orders follow at the next ticks, stamped with them."""
         do_flatten = self.config.on_halt == "flatten" if flatten is None else flatten
-        return self._halt(reason, actor, do_flatten)
+        return self._halt(reason, actor, do_flatten, immediate=True)
 
     def reset(self, actor: str) -> tuple[list[Emitted], list[str]]:
         """Lift HALTED or REDUCING to ACTIVE; breached guardrails restart from the current equity."""

@@ -214,10 +214,10 @@ def test_the_kill_switch_stops_new_orders_and_survives_a_restart() -> None:
     result, out = replay.command("kill", {"reason": "operator test"})
     assert result["trading_state"] == "HALTED"
     assert [c.command for c in commands(out)] == [ExecutorCommandKind.CANCEL_ALL]
-    # The fills of the previous tick's orders are still unknown to risk; the flatten includes them.
-    expected = {s: positions[s] + held.working_before(s, ticks[3][0].event_time) for s in positions}
-    assert {o.symbol: o.quantity for o in orders(out)} == expected
-    assert all(o.side is OrderSide.SELL and o.event_time == ticks[3][0].event_time for o in orders(out))
+    # Between ticks the tick's watermark is already out: the cancel acts on receipt and the
+    # closing orders follow at the next ticks, stamped with them (never late for the executor).
+    assert commands(out)[0].immediate
+    assert orders(out) == []
     assert events(out)[0].actor == "control"
     assert json.loads(replay.store.data[STATE_KEY]) == {
         "state": "HALTED",
@@ -233,9 +233,12 @@ def test_the_kill_switch_stops_new_orders_and_survives_a_restart() -> None:
     start(restarted, replay.store)
     assert restarted.status()["trading_state"] == "HALTED"
     replay.service = restarted
+    closing = []
     for bars in ticks[4:7]:
         out = replay.step(bars, [signal_for(b) for b in bars])
         assert not [o for o in orders(out) if o.reason != "flatten"]
+        closing += orders(out)
+    assert all(o.side is OrderSide.SELL and o.event_time > ticks[3][0].event_time for o in closing)
     assert restarted.status()["positions"] == {}  # flattened
     assert restarted.status()["denials"]["TRADING_HALTED"] >= 2
 

@@ -1,0 +1,273 @@
+"""The executor's runtime adapter: inputs ``orders`` (lag 1) and ``bars``, output ``executions``.
+
+At tick T the worker first hands over the order requests and risk commands of earlier ticks, then
+the bars of T. They are queued until the tick's time is known (the first bar, or the tick's end)
+and then carried out in stream order with T as their tick: submissions reach the venue before
+bar T is matched, so a market order made at T-1 fills at T's open and never on its own bar.
+After the bars, the working orders are brought up to date with the venue, and the events due at
+T become executions (event time T), sorted by (symbol, client order id, sequence).
+
+``snapshot_every_tick``: handlers talk to the venue, so the worker snapshots the state in every
+commit and never replays inputs; what a crash between a side effect and its commit leaves behind
+is resolved through the write-ahead log and the venue (see :mod:`ridgeline_executor.engine`).
+Between ticks (operator commands, periodic reconciliation) the venue is acted on at once, and the
+resulting events wait for the next tick to be published, as consumers accept only entries after
+the last watermark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import redis as redis_lib
+from fastapi import APIRouter
+from redis import Redis
+
+from ridgeline_executor.api import build_router
+from ridgeline_executor.book import Book, account_view, dec, position_view
+from ridgeline_executor.brokers.base import Broker
+from ridgeline_executor.brokers.factory import make_broker
+from ridgeline_executor.config import ExecutorConfig, ExecutorSettings
+from ridgeline_executor.engine import EngineOptions, Executor
+from ridgeline_executor.orders.reconcile import Fees
+from ridgeline_executor.store import OrderStore
+from ridgeline_shared.clock import wall_now
+from ridgeline_shared.config import ServiceSettings
+from ridgeline_shared.ids import command_id
+from ridgeline_shared.keys import Stream
+from ridgeline_shared.messages import Bar, ExecutorCommand, Message, OrderRequest
+from ridgeline_shared.runtime.service import CommandError, Input, Outbox, Service
+
+log = logging.getLogger("ridgeline.executor")
+
+Inbound = OrderRequest | ExecutorCommand
+
+
+class ExecutorService(Service):
+    name: ClassVar[str] = "executor"
+    inputs = (Input(Stream.ORDERS, lag=1), Input(Stream.BARS))
+    outputs = (Stream.EXECUTIONS,)
+    snapshot_every_tick = True
+    commands = ("cancel_all", "flatten", "reconcile")
+
+    def __init__(self, settings: ServiceSettings, broker: Broker | None = None) -> None:
+        super().__init__(settings)
+        self.config: ExecutorConfig = getattr(settings, "executor", ExecutorConfig())
+        self._broker = broker
+        self.book = Book()
+        self.engine: Executor | None = None
+        self.store: OrderStore | None = None
+        self._inbox: list[Inbound] = []
+        self._tick: datetime | None = None
+        self._lock = threading.RLock()
+        self._reconciled_at = 0.0
+        self._polled_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_start(self, redis: Redis) -> None:
+        with self._lock:
+            self.store = OrderStore(redis, self.keys, retain_fills=self.config.retain_fills)
+            if self._broker is None:
+                if not isinstance(self.settings, ExecutorSettings):
+                    raise TypeError("ExecutorService needs ExecutorSettings (or an explicit broker)")
+                self._broker = make_broker(self.settings, redis)
+            fees = self._fees()
+            options = EngineOptions(
+                strategy_id=self.settings.strategy_id,
+                fees=fees,
+                retain_closed_orders=self.config.retain_closed_orders,
+                command_window=self.config.command_window,
+            )
+            self.engine = Executor(self._broker, self.store, self.book, options)
+            self._inbox.clear()
+            self._tick = None
+            self.engine.start()
+            self._reconciled_at = time.monotonic()
+
+    def _fees(self) -> Fees:
+        if self.config.broker == "alpaca":
+            return Fees(self.config.alpaca.commission_bps, self.config.paper.commission_quantum)
+        return Fees(self.config.paper.commission_bps, self.config.paper.commission_quantum)
+
+    def ready(self) -> tuple[bool, str]:
+        engine = self.engine
+        if engine is None:
+            return False, "not started"
+        if not engine.reconciled:
+            return False, f"not reconciled with {engine.venue}: {engine.last_error or 'pending'}"
+        return True, "ok"
+
+    # -- handlers --------------------------------------------------------------------------
+    def on_message(self, stream: Stream, message: Message, out: Outbox) -> None:
+        with self._lock:
+            if stream is Stream.ORDERS:
+                if isinstance(message, OrderRequest | ExecutorCommand):
+                    self._inbox.append(message)
+                return
+            if stream is Stream.BARS and isinstance(message, Bar):
+                self._begin(message.event_time)
+                if message.interval == self.settings.interval:
+                    self._engine().on_bar(message)
+
+    def on_tick_end(self, event_time: datetime | None, out: Outbox) -> None:
+        with self._lock:
+            engine = self._engine()
+            self._begin(event_time)
+            engine.poll()
+            self._emit(engine, event_time, out)
+            self._tick = None
+
+    def on_idle(self, out: Outbox) -> None:
+        with self._lock:
+            engine = self.engine
+            if engine is None:
+                return
+            now = time.monotonic()
+            if not engine.reconciled or now - self._reconciled_at >= self.config.reconcile_interval_s:
+                self._reconciled_at = self._polled_at = now
+                engine.try_reconcile("periodic" if engine.reconciled else "reconnect")
+            elif now - self._polled_at >= self.config.poll_interval_s:
+                self._polled_at = now
+                engine.poll()
+            self._emit(engine, None, out)
+
+    def _begin(self, tick: datetime | None) -> None:
+        """Carry out the queued requests and commands with ``tick`` as their tick, once."""
+        if tick is not None and self._tick == tick:
+            return
+        self._tick = tick
+        engine = self._engine()
+        inbox, self._inbox = self._inbox, []
+        for i, item in enumerate(inbox):
+            try:
+                if isinstance(item, OrderRequest):
+                    engine.handle_request(item, tick)
+                else:
+                    engine.handle_command(item, tick)
+            except redis_lib.RedisError:
+                # Keep what is left for the retry (handling is idempotent); the worker's commit
+                # fails as well, and it reconnects and restores.
+                self._inbox = inbox[i:] + self._inbox
+                self._tick = None
+                raise
+            except Exception:
+                log.exception("handling %s %s failed", item.type, getattr(item, "client_order_id", ""))
+
+    def _emit(self, engine: Executor, tick: datetime | None, out: Outbox) -> None:
+        flush = engine.flush(tick)
+        for execution in flush.executions:
+            out.emit(Stream.EXECUTIONS, execution)
+        if flush.op is not None:
+            out.add_op(flush.op)
+
+    def _engine(self) -> Executor:
+        if self.engine is None:
+            raise RuntimeError("executor not started (on_start has not run)")
+        return self.engine
+
+    # -- state -------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        with self._lock:
+            return self.book.encode()
+
+    def restore(self, data: bytes | None) -> None:
+        with self._lock:
+            self.book = Book() if data is None else Book.from_dict(json.loads(data))
+            if self.engine is not None:
+                self.engine.book = self.book
+
+    # -- control -----------------------------------------------------------------------------
+    def apply_command(self, command: str, payload: dict[str, Any], out: Outbox) -> dict[str, Any]:
+        with self._lock:
+            engine = self.engine
+            if engine is None:
+                raise CommandError("executor not started")
+            reason = str(payload.get("reason") or f"operator {command}")[:200]
+            if command == "cancel_all":
+                result: dict[str, Any] = {"canceled": engine.cancel_all(reason)}
+            elif command == "flatten":
+                book = self.book
+                cid = command_id("FLATTEN", book.last_tick, book.operator_commands)
+                book.operator_commands += 1
+                event_time = book.last_tick or wall_now()
+                result = {"command_id": cid, "orders": engine.flatten(cid, event_time, reason, None)}
+            elif command == "reconcile":
+                if not engine.try_reconcile("operator"):
+                    raise CommandError(f"reconciliation failed: {engine.last_error}")
+                self._reconciled_at = time.monotonic()
+                result = dict(engine.last_summary)
+            else:
+                raise CommandError(f"unknown command {command!r}")
+            self._emit(engine, None, out)
+            return result
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            engine = self.engine
+            ledger = self.book.ledger
+            return {
+                "broker": self.config.broker,
+                "venue": engine.venue if engine else None,
+                "reconciled": bool(engine and engine.reconciled),
+                "last_error": engine.last_error if engine else "",
+                "reconciliations": engine.reconciliations if engine else 0,
+                "last_reconciliation": engine.last_summary if engine else {},
+                "working_orders": sum(1 for _ in self.book.working()),
+                "orders_in_memory": len(self.book.orders),
+                "last_tick": self.book.last_tick.isoformat() if self.book.last_tick else None,
+                "account": account_view(ledger) if ledger else None,
+            }
+
+    def router(self) -> APIRouter | None:
+        return build_router(self)
+
+    # -- views for the routes (read under the lock: the worker thread mutates the book) ------------
+    def orders_view(
+        self, status: Literal["open", "closed", "all"], symbol: str | None, limit: int
+    ) -> list[Any]:
+        with self._lock:
+            orders = list(self.book.orders.values())
+            if status == "open":
+                orders = [o for o in orders if not o.terminal]
+            elif status == "closed":
+                orders = [o for o in orders if o.terminal]
+            if symbol:
+                orders = [o for o in orders if o.symbol == symbol]
+            return [o.view() for o in reversed(orders)][:limit]
+
+    def order_events(self, client_order_id: str) -> list[dict[str, Any]] | None:
+        store = self.store
+        if store is None:
+            return None
+        events = store.events(client_order_id)
+        return events or None
+
+    def positions_view(self) -> list[dict[str, Any]]:
+        with self._lock:
+            ledger = self.book.ledger
+            return [] if ledger is None else [position_view(p) for p in ledger.open_positions()]
+
+    def fills_view(self, limit: int) -> list[dict[str, Any]]:
+        return [] if self.store is None else self.store.recent_fills(limit)
+
+    def account_view(self) -> dict[str, Any]:
+        with self._lock:
+            engine = self.engine
+            ledger = self.book.ledger
+            venue = engine.last_account if engine else None
+            return {
+                "account": account_view(ledger) if ledger else None,
+                "venue": None
+                if venue is None
+                else {
+                    "cash": dec(venue.cash),
+                    "equity": dec(venue.equity),
+                    "buying_power": dec(venue.buying_power),
+                    "currency": venue.currency,
+                },
+            }
