@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from ridgeline.launcher import PORTS, LaunchError, Stack
+from ridgeline.report import build_report, summary_lines
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Watermark
@@ -100,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         from ridgeline.report import build_report
 
         paths = build_report(stack.redis_url, keys.prefix, run_dir / "report")
-        print(f"report: {paths.html}\nmetrics: {paths.metrics}")
+        for line in summary_lines(paths.metrics):
+            print(line)
+        print(f"report: {paths.html}\nmetrics: {paths.json}")
         return 0
     except LaunchError as exc:
         print(f"ridgeline: {exc}", file=sys.stderr)

@@ -162,7 +162,9 @@ class IngestService(Service):
 
         out.add_op(write)
 
-    def on_start(self, redis: Redis) -> None:
+    def on_start(self, redis: Redis | None) -> None:
+        if redis is None:  # the in-process backtest: nothing durable to read
+            return
         raw = redis.hget(self.keys.service_state(self.name, "state"), "state")
         if not raw:
             return

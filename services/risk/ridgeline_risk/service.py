@@ -89,7 +89,9 @@ class RiskService(Service):
         self._refresh_views()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def on_start(self, redis: Redis) -> None:
+    def on_start(self, redis: Redis | None) -> None:
+        if redis is None:  # the in-process backtest: nothing durable to read
+            return
         engine = self.engine
         raw_state = redis.get(self.state_key)
         if raw_state is None:

@@ -62,6 +62,9 @@ class InProcessPipeline:
 
     def run(self) -> dict[Stream, list[Message]]:
         """Poll the sources one tick at a time, letting every consumer catch up in between."""
+        for node in self.nodes:
+            node.service.restore(None)
+            node.service.on_start(None)
         sources = [n for n in self.nodes if n.merger is None]
         consumers = [n for n in self.nodes if n.merger is not None]
         while True:

@@ -71,8 +71,11 @@ class Service(ABC):
         self.keys = Keys(settings.prefix, settings.shard)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def on_start(self, redis: Redis) -> None:
-        """Called once after state is restored and before the first tick (I/O allowed)."""
+    def on_start(self, redis: Redis | None) -> None:
+        """Called once after state is restored and before the first tick (I/O allowed).
+
+        ``redis`` is None in the in-process backtest, which runs without Redis.
+        """
 
     def ready(self) -> tuple[bool, str]:
         """Service-specific readiness (models loaded, reconciliation done...)."""

@@ -3,10 +3,17 @@ models, and a tick runner."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from ridgeline_predictor.config import PredictorConfig, bundled_models_dir
 from ridgeline_predictor.core import PredictorCore
@@ -74,7 +81,9 @@ def registry(
 FAST = PredictorConfig(z_min_samples=20, z_window_sessions=0.5, ic_window=50, ic_min_samples=10)
 
 
-def core(config: PredictorConfig = FAST, reg: ModelRegistry | None = None, interval: str = "5m") -> PredictorCore:
+def core(
+    config: PredictorConfig = FAST, reg: ModelRegistry | None = None, interval: str = "5m"
+) -> PredictorCore:
     return PredictorCore(config, interval, 1440, reg if reg is not None else registry(interval=interval))
 
 
@@ -88,17 +97,12 @@ def run(c: PredictorCore, bars: Iterable[Bar]) -> list[Predictions]:
 
 
 def copy_models(dst: Path, src: Path = MODELS) -> Path:
-    import shutil  # noqa: PLC0415
-
     shutil.copytree(src, dst)
     return dst
 
 
 def replace_model(directory: Path, name: str, data: bytes, **fields: object) -> None:
     """Write new ONNX bytes for ``name`` with a manifest whose hash and version match them."""
-    import hashlib  # noqa: PLC0415
-    import json  # noqa: PLC0415
-
     digest = hashlib.sha256(data).hexdigest()
     (directory / f"{name}.onnx").write_bytes(data)
     path = directory / f"{name}.json"
@@ -109,10 +113,6 @@ def replace_model(directory: Path, name: str, data: bytes, **fields: object) -> 
 
 def nan_model(n_features: int) -> bytes:
     """An ONNX regressor whose every output is NaN."""
-    import numpy as np  # noqa: PLC0415
-    import onnx  # noqa: PLC0415
-    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
-
     weights = numpy_helper.from_array(np.full((n_features, 1), np.nan, dtype=np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["features", "w"], ["variable"])],
@@ -124,4 +124,4 @@ def nan_model(n_features: int) -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())

@@ -8,13 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from predictor_kit import FAST, bars_of, copy_models, core, history, real_bars, registry, replace_model, run, ticks
+from predictor_kit import (
+    FAST,
+    bars_of,
+    copy_models,
+    core,
+    history,
+    real_bars,
+    registry,
+    replace_model,
+    run,
+    ticks,
+)
 
-from ridgeline_predictor.core import BarRejected
+from ridgeline_predictor.core import BarRejectedError, PredictorCore
 from ridgeline_predictor.registry import LoadedModel
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Stream
-from ridgeline_shared.messages import Predictions
+from ridgeline_shared.messages import Bar, Predictions
 
 pytestmark = pytest.mark.unit
 
@@ -175,7 +186,9 @@ def test_reload_keeps_unchanged_models_and_resets_a_new_version(tmp_path: Path) 
         warming = {(e.horizon, e.family) for e in m.entries if e.warming_up}
         assert warming == {("5m", "gbt")}
         assert len(m.entries) == 18
-    assert "gbt_5m" in c.states and c.states["gbt_5m"].z.count.max() == 2
+    j = [key[0] for key in c.plan.keys].index("gbt_5m")
+    assert c.z.count[:, j].max() == 2
+    assert c.z.count[:, j + 1].max() > 100  # mlp_5m kept its window
 
 
 def test_bars_of_another_interval_duplicates_and_conflicts() -> None:
@@ -184,7 +197,7 @@ def test_bars_of_another_interval_duplicates_and_conflicts() -> None:
     assert c.add(bar.model_copy(update={"interval": "1m"})) is False
     assert c.add(bar) is True
     assert c.add(bar) is False  # the same entry delivered twice
-    with pytest.raises(BarRejected):
+    with pytest.raises(BarRejectedError):
         c.add(bar.model_copy(update={"close": bar.close * 1.01, "high": bar.high * 1.02}))
     assert len(c.tick()) == 1
     assert c.add(bar) is False  # already buffered
@@ -197,16 +210,31 @@ def test_returns_across_a_gap_do_not_mature() -> None:
     c = core()
     run(c, bars)
     # 299 bars: 298 consecutive pairs, one of which spans the missing bar
-    assert int(c.realised[1].count[0]) == 297
+    assert c.plan.horizons[0] == 1
+    assert int(c.realised.count[0, 0]) == 297
 
 
-def bars_before(bars: list, n_ticks: int) -> tuple[list, list]:  # type: ignore[type-arg]
+def bars_before(bars: list[Bar], n_ticks: int) -> tuple[list[Bar], list[Bar]]:
     times = sorted({b.event_time for b in bars})
     cut = times[n_ticks]
     return [b for b in bars if b.event_time < cut], [b for b in bars if b.event_time >= cut]
 
 
-def core_after(bars: list) -> object:  # type: ignore[type-arg]
+def core_after(bars: list[Bar]) -> PredictorCore:
     c = core()
     run(c, bars)
     return c
+
+
+def test_restore_under_a_new_model_version_resets_only_that_model(tmp_path: Path) -> None:
+    bars = real_bars(["ETHBTC"], 0, 200)
+    old = core()
+    run(old, bars)
+    d = copy_models(tmp_path / "m")
+    replace_model(d, "ridge_1d", (d / "mlp_1d.onnx").read_bytes())
+    new = core(reg=registry(d))
+    new.restore(old.snapshot())
+    assert new.counters.reset_models == ["ridge_1d"]
+    (message,) = run(new, real_bars(["ETHBTC"], 200, 201))
+    warming = {(e.horizon, e.family) for e in message.entries if e.warming_up}
+    assert warming == {("1d", "ridge")}

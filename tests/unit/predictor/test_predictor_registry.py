@@ -100,7 +100,14 @@ def test_running_at_another_interval_maps_minutes_or_refuses() -> None:
 def test_unconfigured_horizons_are_skipped_not_errors() -> None:
     reg = registry(horizons=("5m", "1d"))
     assert reg.errors == {}
-    assert sorted(m.name for m in reg.regressors) == ["gbt_1d", "gbt_5m", "mlp_1d", "mlp_5m", "ridge_1d", "ridge_5m"]
+    assert sorted(m.name for m in reg.regressors) == [
+        "gbt_1d",
+        "gbt_5m",
+        "mlp_1d",
+        "mlp_5m",
+        "ridge_1d",
+        "ridge_5m",
+    ]
     assert reg.barrier("barrier_peak") is not None
     assert "horizon 10m is not configured" in reg.skipped["gbt_10m"]
     assert np.isfinite(reg.models["gbt_5m"].manifest.oos_ic)

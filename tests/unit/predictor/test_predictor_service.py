@@ -84,14 +84,14 @@ def test_reload_command_swaps_models_between_ticks_or_refuses(tmp_path: Path) ->
     (d / "gbt_1d.onnx").unlink()
     result = svc.apply_command("reload_models", {"models_dir": str(d)}, Outbox())
     assert result["changed"] == ["ridge_5m"]
-    assert result["removed"] == []
+    assert result["removed"] == ["gbt_1d"]
     assert result["errors"] == {}
     assert result["loaded"] == 19
     out = Outbox()
     bar = real_bars(["ETHBTC"], 170, 171)[0]
     svc.on_message(Stream.BARS, bar, out)
     svc.on_tick_end(bar.event_time, out)
-    (_, message), = out.messages
+    ((_, message),) = out.messages
     entries = {(e.horizon, e.family): e for e in message.entries}  # type: ignore[attr-defined]
     assert ("1d", "gbt") not in entries
     assert entries[("5m", "ridge")].warming_up and not entries[("5m", "gbt")].warming_up

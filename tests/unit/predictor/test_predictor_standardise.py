@@ -45,7 +45,9 @@ def test_window_rolls_and_matches_brute_force() -> None:
     std = RollingStandardiser(window=window, min_samples=10, clip=3.0, slots=n_slots)
     history: list[list[float]] = [[] for _ in range(n_slots)]
     for _ in range(300):
-        slots = np.sort(rng.choice(n_slots, size=rng.integers(1, n_slots + 1), replace=False)).astype(np.int64)
+        slots = np.sort(rng.choice(n_slots, size=rng.integers(1, n_slots + 1), replace=False)).astype(
+            np.int64
+        )
         x = rng.normal(5.0, 2.0, size=slots.size)
         z = std.update(slots, x)
         for s, xi, zi in zip(slots, x, z, strict=True):

@@ -38,7 +38,7 @@ def small(out: Path) -> TrainConfig:
 
 def test_same_data_gives_byte_identical_manifests_and_models(tmp_path: Path) -> None:
     first = train(small(tmp_path / "a"), log=lambda _: None)
-    second = train(small(tmp_path / "b"), log=lambda _: None)
+    train(small(tmp_path / "b"), log=lambda _: None)
     assert [m.name for m in first] == [
         "gbt_5m", "mlp_5m", "ridge_5m", "gbt_30m", "mlp_30m", "ridge_30m",
         "barrier_peak_5m", "barrier_valley_5m",
