@@ -56,7 +56,7 @@ from ridgeline_executor.orders.reconcile import (
     plan_order,
 )
 from ridgeline_executor.orders.state import InvalidTransitionError
-from ridgeline_executor.store import OrderStore
+from ridgeline_executor.store import OrderLog
 from ridgeline_shared.accounting import Ledger, Position, to_decimal
 from ridgeline_shared.ids import stable_id
 from ridgeline_shared.messages import Bar, Execution, ExecutorCommand, OrderRequest
@@ -88,9 +88,7 @@ class Flush:
 
 
 class Executor:
-    def __init__(
-        self, broker: Broker, store: OrderStore, book: Book, options: EngineOptions = EngineOptions()
-    ):
+    def __init__(self, broker: Broker, store: OrderLog, book: Book, options: EngineOptions = EngineOptions()):
         self.broker = broker
         self.store = store
         self.book = book

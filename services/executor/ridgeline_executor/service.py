@@ -35,7 +35,7 @@ from ridgeline_executor.brokers.factory import make_broker
 from ridgeline_executor.config import ExecutorConfig, ExecutorSettings
 from ridgeline_executor.engine import EngineOptions, Executor
 from ridgeline_executor.orders.reconcile import Fees
-from ridgeline_executor.store import OrderStore
+from ridgeline_executor.store import MemoryOrderStore, OrderLog, OrderStore
 from ridgeline_shared.clock import wall_now
 from ridgeline_shared.config import ServiceSettings
 from ridgeline_shared.ids import command_id
@@ -61,7 +61,7 @@ class ExecutorService(Service):
         self._broker = broker
         self.book = Book()
         self.engine: Executor | None = None
-        self.store: OrderStore | None = None
+        self.store: OrderLog | None = None
         self._inbox: list[Inbound] = []
         self._tick: datetime | None = None
         self._lock = threading.RLock()
@@ -69,9 +69,16 @@ class ExecutorService(Service):
         self._polled_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
-    def on_start(self, redis: Redis) -> None:
+    def on_start(self, redis: Redis | None) -> None:
+        """``redis`` None: the in-process backtest, with the order log and the paper venue's
+        books in memory (same records, same logic)."""
         with self._lock:
-            self.store = OrderStore(redis, self.keys, retain_fills=self.config.retain_fills)
+            retain = self.config.retain_fills
+            self.store = (
+                MemoryOrderStore(retain_fills=retain)
+                if redis is None
+                else OrderStore(redis, self.keys, retain_fills=retain)
+            )
             if self._broker is None:
                 if not isinstance(self.settings, ExecutorSettings):
                     raise TypeError("ExecutorService needs ExecutorSettings (or an explicit broker)")

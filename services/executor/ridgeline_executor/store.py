@@ -11,13 +11,18 @@ venue hears of an order, so a crash between sending and committing leaves a reco
 restarted executor finds and asks the venue about. Everything else is a *commit op*
 (:meth:`OrderStore.commit_op`) queued into the tick's MULTI/EXEC with the executions it explains,
 so the log never runs ahead of the stream or the snapshot.
+
+:class:`MemoryOrderStore` is the same log in memory for the in-process backtest (no Redis): there
+is no crash to survive there and no transaction to join, so its commit applies at once.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from redis import Redis
 from redis.client import Pipeline
@@ -26,6 +31,29 @@ from ridgeline_executor.orders.order import Order
 from ridgeline_shared.keys import Keys
 
 SERVICE = "executor"
+
+CommitOp = Callable[[Pipeline], None]
+
+
+class OrderLog(Protocol):
+    """What the engine and the routes need of the order log (Redis or memory)."""
+
+    def load(self, client_order_id: str) -> Order | None: ...
+    def open_ids(self) -> list[str]: ...
+    def events(self, client_order_id: str) -> list[dict[str, Any]]: ...
+    def trade_known(self, trade_id: str) -> bool: ...
+    def recent_fills(self, limit: int) -> list[dict[str, Any]]: ...
+    def recent_reports(self, limit: int) -> list[dict[str, Any]]: ...
+    def write_ahead(self, order: Order) -> None: ...
+    def forget(self, client_order_id: str) -> None: ...
+    def commit_op(
+        self,
+        orders: Iterable[Order],
+        fills: Iterable[dict[str, Any]] = (),
+        reports: Iterable[dict[str, Any]] = (),
+    ) -> CommitOp | None:
+        """The tick's log writes: an op for its transaction, or None when already written."""
+        ...
 
 
 class OrderStore:
@@ -117,7 +145,7 @@ class OrderStore:
         orders: Iterable[Order],
         fills: Iterable[dict[str, Any]] = (),
         reports: Iterable[dict[str, Any]] = (),
-    ) -> Callable[[Pipeline], None]:
+    ) -> CommitOp:
         """A write of the given orders' new state and events, for the tick's transaction.
 
         The payload is serialised now (and each order's ``logged`` advanced), so the op itself
@@ -166,3 +194,96 @@ class OrderStore:
         if order.working:
             pipe.sadd(self.open_key, cid)
         pipe.zadd(self.index_key, {cid: order.event_time.timestamp()})
+
+
+@dataclass(slots=True)
+class _Logged:
+    record: str  # the order's JSON, as in the Redis hash
+    events: list[str] = field(default_factory=list)
+
+
+class MemoryOrderStore:
+    """:class:`OrderStore` in memory, record for record (JSON as Redis holds it, so a loaded order
+    is a fresh copy either way), for the in-process backtest. Single process, no transactions:
+    :meth:`commit_op` writes at once and returns no op."""
+
+    def __init__(self, retain_fills: int = 100_000, retain_reports: int = 10_000) -> None:
+        self.retain_fills = retain_fills
+        self.retain_reports = retain_reports
+        self._orders: dict[str, _Logged] = {}
+        self._open: set[str] = set()
+        self._trades: set[str] = set()
+        self._fills: deque[str] = deque(maxlen=retain_fills)
+        self._reports: deque[str] = deque(maxlen=retain_reports)
+
+    # -- reads ---------------------------------------------------------------------------
+    def load(self, client_order_id: str) -> Order | None:
+        logged = self._orders.get(client_order_id)
+        if logged is None:
+            return None
+        order = Order.from_dict(json.loads(logged.record))
+        order.logged = len(logged.events)
+        return order
+
+    def open_ids(self) -> list[str]:
+        return sorted(self._open)
+
+    def events(self, client_order_id: str) -> list[dict[str, Any]]:
+        logged = self._orders.get(client_order_id)
+        return [] if logged is None else [json.loads(raw) for raw in logged.events]
+
+    def trade_known(self, trade_id: str) -> bool:
+        return trade_id in self._trades
+
+    def recent_fills(self, limit: int) -> list[dict[str, Any]]:
+        return _recent(self._fills, limit)
+
+    def recent_reports(self, limit: int) -> list[dict[str, Any]]:
+        return _recent(self._reports, limit)
+
+    # -- writes --------------------------------------------------------------------------
+    def write_ahead(self, order: Order) -> None:
+        record = json.dumps(dict(order.to_dict(), logged=len(order.events)))
+        events = [json.dumps(e.to_dict()) for e in order.events[order.logged :]]
+        self._put(order.client_order_id, record, events)
+        if order.working:
+            self._open.add(order.client_order_id)
+        order.logged = len(order.events)
+
+    def forget(self, client_order_id: str) -> None:
+        self._orders.pop(client_order_id, None)
+        self._open.discard(client_order_id)
+
+    def commit_op(
+        self,
+        orders: Iterable[Order],
+        fills: Iterable[dict[str, Any]] = (),
+        reports: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        for order in orders:
+            cid = order.client_order_id
+            events = [json.dumps(e.to_dict()) for e in order.events[order.logged :]]
+            order.logged = len(order.events)
+            self._put(cid, json.dumps(order.to_dict()), events)
+            if order.working:
+                self._open.add(cid)
+            else:
+                self._open.discard(cid)
+        for fill in fills:
+            self._trades.add(fill["trade_id"])
+            self._fills.append(json.dumps(fill))
+        self._reports.extend(json.dumps(r) for r in reports)
+
+    def _put(self, cid: str, record: str, events: list[str]) -> None:
+        logged = self._orders.get(cid)
+        if logged is None:
+            self._orders[cid] = _Logged(record, events)
+        else:
+            logged.record = record
+            logged.events.extend(events)
+
+
+def _recent(rows: deque[str], limit: int) -> list[dict[str, Any]]:
+    if limit <= 0:
+        return []
+    return [json.loads(raw) for raw in list(rows)[-limit:][::-1]]

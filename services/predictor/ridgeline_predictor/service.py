@@ -58,11 +58,11 @@ class PredictorService(Service):
         )
 
     # -- lifecycle -------------------------------------------------------------------------
-    def on_start(self, redis: Redis) -> None:
+    def on_start(self, redis: Redis | None) -> None:
         """Without a snapshot, refill the buffers (and standardisers) from the retained bars stream,
         up to what this service's group has already acknowledged: entries still pending will be
         redelivered by the worker, and bars already buffered are skipped if replayed again."""
-        if len(self.core.buffer) or self.cfg.rebuild_max_entries == 0:
+        if redis is None or len(self.core.buffer) or self.cfg.rebuild_max_entries == 0:
             return
         bars = read_acknowledged_bars(
             redis, self.keys.stream(Stream.BARS), group_name(self.name), self.cfg.rebuild_max_entries
