@@ -53,9 +53,13 @@ class Tick:
 class _Lane:
     spec: Input
     entries: list[tuple[tuple[int, int], Entry]] = field(default_factory=list)
-    marks: list[tuple[tuple[int, int], str, datetime]] = field(default_factory=list)
+    marks: list[tuple[tuple[int, int], str, datetime, bool]] = field(default_factory=list)
     watermark: datetime | None = None
     end_of_data: bool = False
+    # What the consumed watermarks promised: the state to persist. The fields above also count
+    # watermarks read ahead, which a restarted consumer will be handed again.
+    consumed_watermark: datetime | None = None
+    consumed_end: bool = False
     seen: set[str] = field(default_factory=set)
     last_consumed: str | None = None
 
@@ -87,7 +91,7 @@ class TickMerger:
                 )
             lane.watermark = message.event_time
             lane.end_of_data = lane.end_of_data or message.end_of_data
-            bisect.insort(lane.marks, (key, entry_id, message.event_time))
+            bisect.insort(lane.marks, (key, entry_id, message.event_time, message.end_of_data))
         else:
             if lane.end_of_data and lane.spec.lag == 0:
                 raise LateEntryError(f"entry after end of data on {stream.value}")
@@ -120,7 +124,7 @@ class TickMerger:
         candidates = [
             t
             for lane in self._primary()
-            for _, _, t in lane.marks
+            for _, _, t, _ in lane.marks
             if t is not None and (self.last_tick is None or t > self.last_tick)
         ]
         return min(candidates) if candidates else None
@@ -183,7 +187,10 @@ class TickMerger:
             while m < len(lane.marks) and (take_all or (limit is not None and lane.marks[m][2] <= limit)):
                 m += 1
             marks, lane.marks = lane.marks[:m], lane.marks[m:]
-            ids = [entry.entry_id for _, entry in taken] + [mark_id for _, mark_id, _ in marks]
+            for _, _, mark_time, mark_end in marks:
+                lane.consumed_watermark = max(lane.consumed_watermark or mark_time, mark_time)
+                lane.consumed_end = lane.consumed_end or mark_end
+            ids = [entry.entry_id for _, entry in taken] + [mark_id for _, mark_id, _, _ in marks]
             if ids:
                 last = max(ids, key=entry_key)
                 if lane.last_consumed is None or entry_key(last) > entry_key(lane.last_consumed):
@@ -203,8 +210,8 @@ class TickMerger:
             "finished": self.finished,
             "lanes": {
                 s.value: {
-                    "watermark": lane.watermark.isoformat() if lane.watermark else None,
-                    "end_of_data": lane.end_of_data,
+                    "watermark": lane.consumed_watermark.isoformat() if lane.consumed_watermark else None,
+                    "end_of_data": lane.consumed_end,
                     "last_consumed": lane.last_consumed,
                 }
                 for s, lane in self._lanes.items()
@@ -220,4 +227,5 @@ class TickMerger:
                 continue
             lane.watermark = datetime.fromisoformat(raw["watermark"]) if raw["watermark"] else None
             lane.end_of_data = bool(raw["end_of_data"])
+            lane.consumed_watermark, lane.consumed_end = lane.watermark, lane.end_of_data
             lane.last_consumed = raw["last_consumed"]

@@ -137,7 +137,7 @@ def test_ridge_weights_use_pooled_correlation_and_ic() -> None:
     rows: dict[str, list[list[float]]] = {h: [] for h in HORIZONS}
     for k in range(50):
         rng = random.Random(k)
-        for s in reversed(SYMBOLS):
+        for _ in SYMBOLS:
             ents = random_entries(rng)
             for h in HORIZONS:
                 rows[h].append([e.zscore for e in ents if e.horizon == h])  # type: ignore[misc]
@@ -207,16 +207,19 @@ def test_hold_until_volatility_is_known() -> None:
     assert sig.horizons[0].cost_bps == pytest.approx(1.0)  # spread only
 
 
+SHORT = ("5m", "10m", "15m")
+
+
 def test_direction_follows_the_scores() -> None:
     core = blender(cost=CHEAP)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
-    core.add_predictions(
-        predictions(bars[29], [entry(h, f, -2.5, confidence=0.9) for h in HORIZONS for f in FAMILIES])
-    )
+    ents = [entry(h, f, -2.5 if h in SHORT else 0.0, confidence=0.9) for h in HORIZONS for f in FAMILIES]
+    core.add_predictions(predictions(bars[29], ents))
     (sig,) = core.end_tick()
     assert sig.decision is Decision.SELL
+    assert sig.chosen_horizon in SHORT
     assert sig.alpha_bps < 0
     assert sig.expected_net_bps < 0
     assert abs(sig.expected_net_bps) < abs(sig.alpha_bps)
@@ -226,13 +229,36 @@ def test_direction_follows_the_scores() -> None:
     assert abs(chosen.score) >= chosen.cost_bps + chosen.reserve_bps
 
 
+@pytest.mark.parametrize(("pick", "decision"), [("best", Decision.HOLD), ("best_tradable", Decision.SELL)])
+def test_equal_conviction_ranks_the_long_horizon_first(pick: str, decision: Decision) -> None:
+    """MATH.md as written ranks 1d first (its spread amortised over sqrt(288)) and then holds,
+    its full cost being out of reach; ``best_tradable`` trades a horizon that clears its own."""
+    core = blender(cost=CHEAP, arbitration_pick=pick)
+    bars = real_bars("ETHBTC")
+    for bar in bars[:30]:
+        core.on_bar(bar)
+    core.add_predictions(
+        predictions(bars[29], [entry(h, f, -2.5, confidence=0.9) for h in HORIZONS for f in FAMILIES])
+    )
+    (sig,) = core.end_tick()
+    assert sig.decision is decision
+    if pick == "best":
+        assert sig.chosen_horizon == "1d"
+        day = sig.horizons[5]
+        assert abs(day.score) < day.cost_bps
+        five = sig.horizons[0]
+        assert abs(five.score) >= five.cost_bps + five.reserve_bps  # 5m alone would have traded
+    else:
+        assert sig.chosen_horizon != "1d"
+
+
 def test_realised_outcomes_feed_the_bandit_by_contribution_share() -> None:
     core = blender(cost=CHEAP)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
     ents = [
-        entry(h, f, z, confidence=1.0)
+        entry(h, f, z if h in SHORT else 0.0, confidence=1.0)
         for h in HORIZONS
         for f, z in zip(FAMILIES, (2.0, 1.0, -0.5), strict=True)
     ]
@@ -244,8 +270,18 @@ def test_realised_outcomes_feed_the_bandit_by_contribution_share() -> None:
     minutes = {"5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60, "1d": 1440}[h]
     fill_bar = bars[30]
     core.on_bar(fill_bar)
-    exe = execution("ETHBTC", sig.event_time, fill_bar.event_time, side=OrderSide.BUY, quantity="100",
-                    price=f"{fill_bar.open}", commission="0.0001", horizon=h, client_order_id="RL-x", trade_id="T-x")  # fmt: skip
+    exe = execution(
+        "ETHBTC",
+        sig.event_time,
+        fill_bar.event_time,
+        side=OrderSide.BUY,
+        quantity="100",
+        price=f"{fill_bar.open}",
+        commission="0.0001",
+        horizon=h,
+        client_order_id="RL-x",
+        trade_id="T-x",
+    )
     assert core.on_execution(exe)
     bandit_before = Exp3IX.from_dict(core.horizons[h].bandit.to_dict())
     due = fill_bar.event_time + timedelta(minutes=minutes)

@@ -108,6 +108,17 @@ def test_arbitration_holds_below_threshold_and_reports_the_best() -> None:
     assert arbitrate([fig("5m", 6.0, 2.0)]).decision is Decision.BUY
 
 
+def test_best_tradable_skips_a_winner_that_cannot_clear_its_threshold() -> None:
+    # 1d: edge (300 - 200) / sqrt(288) = 5.89 ranks first but needs 200; 5m: edge 8 - 4 = 4 >= 4.
+    figures = [fig("5m", 8.0, 4.0), fig("1d", 300.0, 200.0)]
+    assert arbitrate(figures).horizon == "1d"
+    assert arbitrate(figures).decision is Decision.HOLD
+    choice = arbitrate(figures, pick="best_tradable")
+    assert (choice.horizon, choice.decision) == ("5m", Decision.BUY)
+    # With nothing tradable both readings agree.
+    assert arbitrate([fig("5m", 5.0, 4.0)], pick="best_tradable").decision is Decision.HOLD
+
+
 def test_negative_edge_never_outranks_a_positive_one() -> None:
     # 5m alpha 1 vs cost 30: |score| = 29 but that is a loss, not a short. 10m has a real edge.
     figures = [fig("5m", 1.0, 30.0), fig("10m", 40.0, 5.0)]
@@ -194,12 +205,17 @@ def test_cost_matches_numpy(
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def numpy_arbitrate(alpha: np.ndarray, cost: np.ndarray, reserve: np.ndarray, minutes: np.ndarray):
+def numpy_arbitrate(
+    alpha: np.ndarray, cost: np.ndarray, reserve: np.ndarray, minutes: np.ndarray, pick: str = "best"
+):
     net = alpha - np.sign(alpha) * cost
     score = net / np.sqrt(minutes / 5.0)
     edge = (np.abs(alpha) - cost) / np.sqrt(minutes / 5.0)
+    ok = (alpha != 0) & (edge >= cost + reserve)
+    if pick == "best_tradable" and ok.any():
+        edge = np.where(ok, edge, -np.inf)
     best = int(np.argmax(edge))  # first maximum: the shortest horizon wins ties
-    trade = alpha[best] != 0 and edge[best] >= cost[best] + reserve[best]
+    trade = bool(ok[best])
     decision = ("BUY" if alpha[best] > 0 else "SELL") if trade else "HOLD"
     return best, decision, net[best], score[best]
 
@@ -207,17 +223,19 @@ def numpy_arbitrate(alpha: np.ndarray, cost: np.ndarray, reserve: np.ndarray, mi
 @settings(max_examples=400, deadline=None)
 @given(
     hs=horizon_sets,
+    pick=st.sampled_from(["best", "best_tradable"]),
     data=st.data(),
 )
-def test_arbitration_matches_numpy(hs: list[str], data: st.DataObject) -> None:
+def test_arbitration_matches_numpy(hs: list[str], pick: str, data: st.DataObject) -> None:
     hs = sorted(hs, key=MINUTES.__getitem__)
     n = len(hs)
     alpha = np.array(data.draw(st.lists(st.floats(-300, 300), min_size=n, max_size=n)))
     cost = np.array(data.draw(st.lists(st.floats(0, 60), min_size=n, max_size=n)))
     reserve = np.array(data.draw(st.lists(st.floats(0, 10), min_size=n, max_size=n)))
     minutes = np.array([MINUTES[h] for h in hs], dtype=float)
-    choice = arbitrate([fig(h, a, c, r) for h, a, c, r in zip(hs, alpha, cost, reserve, strict=True)])
-    best, decision, net, score = numpy_arbitrate(alpha, cost, reserve, minutes)
+    figures = [fig(h, a, c, r) for h, a, c, r in zip(hs, alpha, cost, reserve, strict=True)]
+    choice = arbitrate(figures, pick=pick)
+    best, decision, net, score = numpy_arbitrate(alpha, cost, reserve, minutes, pick)
     assert choice.horizon == hs[best]
     assert choice.decision.value == decision
     assert choice.net_bps == pytest.approx(net)

@@ -116,3 +116,20 @@ def test_state_round_trip_keeps_positions() -> None:
     assert copy.positions() == {"predictions": "6-0"} and copy.last_tick == t(1)
     with pytest.raises(LateEntryError):
         copy.add(Stream.PREDICTIONS, "7-0", msg(1))
+
+
+def test_state_keeps_only_consumed_watermarks() -> None:
+    """Entries read ahead are redelivered after a restart: they must not be late then."""
+    primary = TickMerger([Input(Stream.SIGNALS), Input(Stream.PREDICTIONS, lag=1)])
+    primary.add(Stream.SIGNALS, "1-0", wm(1))
+    primary.add(Stream.PREDICTIONS, "1-0", msg(1, "F"))  # read ahead: for tick 2
+    primary.add(Stream.PREDICTIONS, "2-0", wm(1))
+    assert primary.next_tick() is not None  # tick 1 consumes nothing of the lag-1 input
+    restarted = TickMerger([Input(Stream.SIGNALS), Input(Stream.PREDICTIONS, lag=1)])
+    restarted.load_state(primary.state())
+    restarted.add(Stream.PREDICTIONS, "1-0", msg(1, "F"))  # redelivered: not late
+    restarted.add(Stream.PREDICTIONS, "2-0", wm(1))
+    restarted.add(Stream.SIGNALS, "2-0", wm(2))
+    tick = restarted.next_tick()
+    assert tick is not None
+    assert [e.message.trace_id for e in tick.entries] == ["F1"]
