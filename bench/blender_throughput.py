@@ -34,6 +34,7 @@ from bench.common import table, write_results  # noqa: E402
 from ridgeline_blender.config import BlenderConfig  # noqa: E402
 from ridgeline_blender.core import Blender  # noqa: E402
 from ridgeline_shared import codec  # noqa: E402
+from ridgeline_shared.config import MarketConfig  # noqa: E402
 from ridgeline_shared.keys import Stream  # noqa: E402
 from ridgeline_shared.messages import Bar, BarrierPrediction, ModelPrediction, Predictions, Signal  # noqa: E402
 
@@ -41,6 +42,8 @@ HORIZONS = ("5m", "10m", "15m", "30m", "60m", "1d")
 FAMILIES = ("gbt", "mlp", "ridge")
 FILES = ("ADABTC", "ETHBTC", "LTCBTC", "TRXBTC", "XLMBTC")
 WARMUP_TICKS = 30
+# The services' shared market section at its defaults (configured spreads).
+MARKET = MarketConfig()
 
 
 def data_dir() -> Path:
@@ -124,7 +127,7 @@ def run_core(core: Blender, ticks: list[list[tuple[Bar, Predictions]]]) -> list[
 
 def measure(n_symbols: int, timed_ticks: int, repeat: int) -> dict[str, float | int]:
     ticks = build(n_symbols, WARMUP_TICKS + timed_ticks)
-    warm = Blender(BlenderConfig(), "5m", HORIZONS)
+    warm = Blender(BlenderConfig(), "5m", HORIZONS, market=MARKET)
     run_core(warm, ticks[:WARMUP_TICKS])
     snapshot = warm.snapshot()
     timed = [preds for tick in ticks[WARMUP_TICKS:] for _, preds in tick]
@@ -136,7 +139,7 @@ def measure(n_symbols: int, timed_ticks: int, repeat: int) -> dict[str, float | 
     core_s, base_s = float("inf"), float("inf")
     signals: list[Signal] = []
     for _ in range(repeat):
-        core = Blender(BlenderConfig(), "5m", HORIZONS)
+        core = Blender(BlenderConfig(), "5m", HORIZONS, market=MARKET)
         core.restore(snapshot)
         started = time.perf_counter()
         signals = run_core(core, ticks[WARMUP_TICKS:])
@@ -150,7 +153,7 @@ def measure(n_symbols: int, timed_ticks: int, repeat: int) -> dict[str, float | 
     state = core.snapshot()
     snapshot_ms = 1e3 * (time.perf_counter() - started)
     started = time.perf_counter()
-    Blender(BlenderConfig(), "5m", HORIZONS).restore(state)
+    Blender(BlenderConfig(), "5m", HORIZONS, market=MARKET).restore(state)
     restore_ms = 1e3 * (time.perf_counter() - started)
     gc.unfreeze()
     decisions = {d: sum(1 for s in signals if s.decision.value == d) for d in ("BUY", "SELL", "HOLD")}

@@ -25,19 +25,10 @@ class CostConfig(FrozenConfig):
     k1: NonNegative = 1.0
     k2: NonNegative = 0.15
     k3: NonNegative = 1.0
-    # q = planned_notional / price: the order size the impact term is charged for.
-    planned_notional: Positive = 10_000.0
-    # Spread used until the Abdi-Ranaldo estimate has ``spread_min_bars`` terms, per symbol.
-    spread_default_bps: NonNegative = 5.0
-    spread_defaults_bps: dict[str, NonNegative] = Field(default_factory=dict)
-    spread_min_bars: Annotated[int, Field(ge=2)] = 30
-    spread_window_bars: Annotated[int, Field(ge=2)] = 288
-    vol_window_bars: Annotated[int, Field(ge=3)] = 288
-    # One-bar volatility is unknown (the horizon is not traded) below this many returns.
-    sigma_min_bars: Annotated[int, Field(ge=2)] = 20
-
-    def spread_default(self, symbol: str) -> float:
-        return self.spread_defaults_bps.get(symbol, self.spread_default_bps)
+    # q = planned_notional / price: the order size the impact term is charged for, in the bars'
+    # quote currency (BTC for the bundled data, where 10,000 would be a fantasy order). The default
+    # is risk's max_weight x initial_cash defaults (0.05 x 100), as the predictor's planned_notional.
+    planned_notional: Positive = 5.0
 
 
 class BanditConfig(FrozenConfig):
@@ -62,10 +53,20 @@ class StackingConfig(FrozenConfig):
 
 
 class BlenderConfig(FrozenConfig):
+    """Spread, volatility and ADV come from the shared ``market`` section (MarketConfig), so the
+    cost model prices the spread that risk gates on and the paper venue charges.
+
+    ``arbitration_pick``: "best_tradable" (default) ranks only the horizons that clear their own
+    threshold ``cost_h + reserve_h``. "best" is MATH.md's literal rule: rank every horizon by
+    ``score_h = net_h / sqrt(h / 5)``, then test the winner against its full cost. The penalty
+    divides the score but not the threshold, and the spread is paid once whatever the horizon,
+    so the longest horizon wins the ranking and then fails its unpenalised cost: with "best"
+    nothing below 1d ever trades, even when 5m clears its own threshold (shown by the blender
+    core test test_equal_conviction_ranks_the_long_horizon_first). "best" stays available.
+    """
+
     method: Literal["arbitration", "stacking"] = "arbitration"
-    # "best": MATH.md as written (rank all horizons, then threshold the winner); "best_tradable":
-    # rank only the horizons that clear their own threshold (see arbitration.arbitrate).
-    arbitration_pick: Literal["best", "best_tradable"] = "best"
+    arbitration_pick: Literal["best", "best_tradable"] = "best_tradable"
     # Families (bandit arms) per horizon; empty: discovered from the predictions, in sorted order.
     families: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], ...] = ()
     ridge_lambda: NonNegative = 0.15

@@ -5,13 +5,15 @@ the bandits); predictions are buffered; at the tick's end, per horizon and for a
 tick at once, the pooled correlation is updated, ridge risk-parity weights are solved, tempered and
 mixed with the bandit's, then each symbol's horizons are costed and arbitrated (or stacked).
 
-Volatilities, all from the symbol's one-bar log-return sigma (``MarketStats``):
+Spread, one-bar sigma and ADV are read through the shared ``MarketConfig`` (the same figures as
+risk's gate and the paper venue). Volatilities, all from the one-bar log-return sigma:
 ``sigma_h = sigma_1 sqrt(h bars)``; the cost model's timing sigma is the 5-minute one,
 ``sigma_1 sqrt(5 / interval minutes)``; ``sigma_daily = sigma_1 sqrt(bars per session)``.
 The impact term's quantity is ``planned_notional / price`` and ADV is the mean bar volume times
-the bars of one session. ``cost_share = cost_h / E|alpha_h|`` with ``E|alpha_h|`` an exponentially
-weighted, bias-corrected mean of the symbol's past ``|alpha_h|`` (span ``alpha_abs_span`` bars):
-O(1) state per (symbol, horizon) and bit-exact on restore; 0 before any alpha exists.
+the ADV window (one session of bars by default). ``cost_share = cost_h / E|alpha_h|`` with
+``E|alpha_h|`` an exponentially weighted, bias-corrected mean of the symbol's past ``|alpha_h|``
+(span ``alpha_abs_span`` bars): O(1) state per (symbol, horizon) and bit-exact on restore; 0
+before any alpha exists.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ridgeline_blender.ridge import (
     ridge_risk_parity,
     target_vector,
 )
+from ridgeline_shared.config import MarketConfig
 from ridgeline_shared.intervals import minutes_to_bars, parse_minutes
 from ridgeline_shared.market import CostModel, MarketStats
 from ridgeline_shared.messages import (
@@ -144,9 +147,16 @@ WeightRows = tuple[tuple[str, ...], list[float], list[float], list[float]]
 
 class Blender:
     def __init__(
-        self, config: BlenderConfig, interval: str, horizons: Sequence[str], session_minutes: int = 1440
+        self,
+        config: BlenderConfig,
+        interval: str,
+        horizons: Sequence[str],
+        session_minutes: int = 1440,
+        market: MarketConfig | None = None,
     ) -> None:
         self.config = config
+        # The shared market section: the same spread and sigma as risk's gate and the venue's fills.
+        self.market_config = market if market is not None else MarketConfig()
         self.interval = interval
         self.session_minutes = session_minutes
         self.interval_minutes = parse_minutes(interval, session_minutes)
@@ -222,10 +232,7 @@ class Blender:
     def _stats(self, symbol: str) -> MarketStats:
         stats = self.market.get(symbol)
         if stats is None:
-            c = self.config.cost
-            stats = self.market[symbol] = MarketStats(
-                c.vol_window_bars, c.spread_window_bars, self.session_bars
-            )
+            stats = self.market[symbol] = self.market_config.new_stats(self.session_bars)
         return stats
 
     # -- inputs ----------------------------------------------------------------------------
@@ -341,9 +348,9 @@ class Blender:
         return signals
 
     def _market(self, symbol: str, price: float) -> _Market:
-        stats, cfg = self._stats(symbol), self.config.cost
-        sigma1 = stats.sigma_bps(cfg.sigma_min_bars)
-        spread = stats.spread_bps(cfg.spread_default(symbol), cfg.spread_min_bars)
+        stats, cfg, market = self._stats(symbol), self.config.cost, self.market_config
+        sigma1 = market.sigma_bps(stats)
+        spread = market.spread_for(symbol, stats)
         adv = stats.adv_shares()
         costs = tuple(
             horizon_cost_bps(

@@ -29,7 +29,13 @@ class BlenderService(Service):
     def __init__(self, settings: BlenderSettings) -> None:
         super().__init__(settings)
         self.settings: BlenderSettings = settings
-        self.core = Blender(settings.blender, settings.interval, settings.horizons, settings.session_minutes)
+        self.core = Blender(
+            settings.blender,
+            settings.interval,
+            settings.horizons,
+            settings.session_minutes,
+            market=settings.market,
+        )
 
     def on_message(self, stream: Stream, message: Message, out: Outbox) -> None:
         if isinstance(message, Bar):

@@ -102,22 +102,15 @@ class RiskConfig(FrozenConfig):
     gate_block: Prob = 0.3
     exit_prob: Prob = 0.65
     prefer_valley: Prob = 0.55
-    # Spread gate.
+    # Spread gate: the spread is the shared ``market`` section's (MarketConfig.spread_for) from
+    # risk's own bars, the one the blender's cost model and the paper venue use.
     max_spread_bps: Annotated[float, Field(ge=0.0)] = 12.0
     max_data_age_ms: Annotated[float, Field(ge=0.0)] = 200.0
-    # Spread used until risk's own estimator has a full window (0: trust the signal's spread).
-    default_spread_bps: Annotated[float, Field(ge=0.0)] = 0.0
     # Sizing.
     max_weight: Fraction = 0.05
     z_max: Annotated[float, Field(gt=0.0, le=100.0)] = 3.0
     no_trade_band: Annotated[float, Field(ge=0.0, le=1.0)] = 0.008
     gross_target: Annotated[float, Field(gt=0.0, le=10.0)] = 0.50
-    # Market statistics windows (bars) and the minimum history for a volatility estimate.
-    vol_window: Annotated[int, Field(ge=2)] = 288
-    spread_window: Annotated[int, Field(ge=2)] = 288
-    adv_window: Annotated[int, Field(ge=1)] = 288
-    min_sigma_bars: Annotated[int, Field(ge=2)] = 20
-    min_spread_bars: Annotated[int, Field(ge=1)] = 30
     # Share rounding: lot size and price tick, with per-symbol overrides.
     lot_size: PositiveDecimal = Decimal(1)
     lot_sizes: dict[str, PositiveDecimal] = Field(default_factory=dict)

@@ -19,6 +19,7 @@ One tick at event time T (``end_tick``):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -32,6 +33,7 @@ from ridgeline_risk.sizing import gross_scale, round_price, target_shares
 from ridgeline_risk.targets import Intent, SignalView, decide, settle
 from ridgeline_shared import ids
 from ridgeline_shared.accounting import to_decimal
+from ridgeline_shared.config import MarketConfig
 from ridgeline_shared.intervals import minutes_to_bars
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.market import MarketStats
@@ -91,11 +93,15 @@ class RiskEngine:
         strategy_id: str,
         interval: str = "5m",
         session_minutes: int = 1440,
+        market: MarketConfig | None = None,
     ) -> None:
         self.config = config
+        # The shared market section: the spread and sigma the blender costed and the venue charges.
+        self.market = market if market is not None else MarketConfig()
         self.strategy_id = strategy_id
         self.interval = interval
         self.session_minutes = session_minutes
+        self.session_bars = minutes_to_bars("1d", interval, session_minutes)
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -124,8 +130,7 @@ class RiskEngine:
             return  # a repeated or late bar must not enter the volatility window twice
         stats = self.stats.get(bar.symbol)
         if stats is None:
-            cfg = self.config
-            stats = self.stats[bar.symbol] = MarketStats(cfg.vol_window, cfg.spread_window, cfg.adv_window)
+            stats = self.stats[bar.symbol] = self.market.new_stats(self.session_bars)
         stats.update(bar.high, bar.low, bar.close, bar.volume)
         age = (bar.received_at - bar.event_time).total_seconds() * 1000.0
         self.bars[bar.symbol] = _BarInfo(bar.event_time, age)
@@ -225,18 +230,17 @@ class RiskEngine:
         return self._check_and_emit(orders, event_time)
 
     def _view(self, signal: Signal, event_time: datetime) -> SignalView:
-        cfg, symbol = self.config, signal.symbol
+        symbol = signal.symbol
         stats = self.stats.get(symbol)
         bar = self.bars.get(symbol)
         age = (
             float("inf") if bar is None else (event_time - bar.event_time).total_seconds() * 1e3 + bar.age_ms
         )
-        spread = signal.spread_bps
+        # Risk's own spread, not the signal's: both come from the same config and bars (no max).
+        spread = self.spread_bps(symbol)
         sigma = signal.sigma_bps
-        if stats is not None:
-            spread = max(spread, stats.spread_bps(cfg.default_spread_bps, cfg.min_spread_bars))
-            if sigma <= 0.0 and signal.chosen_horizon is not None:
-                sigma = self._horizon_sigma(stats, signal.chosen_horizon) or 0.0
+        if stats is not None and sigma <= 0.0 and signal.chosen_horizon is not None:
+            sigma = self._horizon_sigma(stats, signal.chosen_horizon) or 0.0
         previous_peak, previous_valley = self.barrier.get(symbol, (None, None))
         return SignalView(
             decision=signal.decision,
@@ -251,12 +255,18 @@ class RiskEngine:
             previous_p_valley=previous_valley,
         )
 
+    def spread_bps(self, symbol: str) -> float:
+        """The spread the gate compares with ``max_spread_bps``: the shared market section's,
+        from the bars risk has seen, the same figure the blender costed and the venue charges."""
+        return self.market.spread_for(symbol, self.stats.get(symbol))
+
     def _horizon_sigma(self, stats: MarketStats, horizon: str) -> float | None:
         try:
             bars = minutes_to_bars(horizon, self.interval, self.session_minutes)
         except ValueError:
             return None
-        return stats.sigma_horizon_bps(bars, self.config.min_sigma_bars)
+        sigma = self.market.sigma_bps(stats)
+        return None if sigma is None else sigma * math.sqrt(bars)
 
     def _no_price_order(self, signal: Signal, current: Decimal, event_time: datetime) -> _Order:
         """A trade signal for a symbol risk has no bar of: it cannot be sized, only denied."""

@@ -80,6 +80,7 @@ class RiskService(Service):
             strategy_id=settings.strategy_id,
             interval=settings.interval,
             session_minutes=settings.session_minutes,
+            market=settings.market,
         )
         self.state_key = self.keys.service_state(self.name, "trading_state")
         self.limits_key = self.keys.service_state(self.name, "limits")

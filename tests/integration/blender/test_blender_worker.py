@@ -15,6 +15,7 @@ import redis as redis_lib
 from ridgeline_blender.config import BanditConfig, BlenderConfig, BlenderSettings, CostConfig
 from ridgeline_blender.service import BlenderService
 from ridgeline_shared import codec
+from ridgeline_shared.config import MarketConfig
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import (
     Bar,
@@ -45,10 +46,8 @@ def settings(redis_url: str) -> BlenderSettings:
     return BlenderSettings(
         redis_url=redis_url,
         bus={"snapshot_every_ticks": 7, "batch_size": 16},
-        blender=BlenderConfig(
-            cost=CostConfig(spread_default_bps=1.0, spread_min_bars=10_000, k3=0.0),
-            bandit=BanditConfig(warm_start_updates=5),
-        ),
+        market=MarketConfig(default_spread_bps=1.0),
+        blender=BlenderConfig(cost=CostConfig(k3=0.0), bandit=BanditConfig(warm_start_updates=5)),
     )
 
 

@@ -15,17 +15,21 @@ from ridgeline_blender.config import BanditConfig, BlenderConfig, CostConfig
 from ridgeline_blender.core import Blender
 from ridgeline_blender.costs import horizon_cost_bps, sigma_horizon_bps
 from ridgeline_blender.ridge import apply_temperature, entropy, ridge_risk_parity
-from ridgeline_shared.market import CostModel, MarketStats
+from ridgeline_shared.config import MarketConfig
+from ridgeline_shared.market import CostModel
 from ridgeline_shared.messages import Decision, OrderSide, Signal
 
 pytestmark = pytest.mark.unit
 
 SYMBOLS = ("ADABTC", "ETHBTC", "LTCBTC")
-CHEAP = CostConfig(spread_default_bps=1.0, spread_min_bars=10_000, k3=0.0)
+CHEAP = CostConfig(k3=0.0)
+# A 1 bps configured spread (the shared market section), so short horizons clear their costs.
+CHEAP_MARKET = MarketConfig(default_spread_bps=1.0)
 
 
-def blender(**kw: object) -> Blender:
-    return Blender(BlenderConfig(**kw), "5m", HORIZONS)  # type: ignore[arg-type]
+def blender(market: MarketConfig | None = None, **kw: object) -> Blender:
+    config = BlenderConfig(**kw)
+    return Blender(config, "5m", HORIZONS, market=market or MarketConfig())
 
 
 class Driver:
@@ -94,16 +98,20 @@ def test_one_signal_per_symbol_sorted_with_passthrough_fields() -> None:
     assert d.core.end_tick() == []
 
 
-def test_quantities_follow_the_formulas() -> None:
-    core = blender()
+@pytest.mark.parametrize("source", ["configured", "estimate"])
+def test_quantities_follow_the_formulas(source: str) -> None:
+    market = MarketConfig(spread_source=source)
+    core = blender(market)
     d = Driver(core)
     for k in range(60):
         out = d.tick(k)
-    stats = MarketStats(288, 288, 288)
+    stats = market.new_stats(288)
     for bar in real_bars("LTCBTC")[:60]:
         stats.update(bar.high, bar.low, bar.close, bar.volume)
     sigma1 = stats.sigma_bps(20)
-    spread = stats.spread_bps(5.0, 30)
+    spread = stats.spread_bps(5.0, 30) if source == "estimate" else 5.0
+    # The Abdi-Ranaldo estimate on these 5-minute BTC-quoted bars is several times the 5 bps.
+    assert (spread > 15.0) is (source == "estimate")
     sig = out[2]
     assert sig.symbol == "LTCBTC"
     assert sig.spread_bps == pytest.approx(spread)
@@ -117,7 +125,7 @@ def test_quantities_follow_the_formulas() -> None:
             interval_minutes=5,
             horizon_minutes=minutes,
             session_bars=288,
-            planned_notional=10_000.0,
+            planned_notional=5.0,
             price=sig.price,
             adv_shares=stats.adv_shares(),
         )
@@ -171,7 +179,7 @@ def test_temperature_raises_the_entropy_of_the_5m_weights() -> None:
 
 
 def test_warming_up_horizon_is_hold_and_all_warming_is_hold() -> None:
-    core = blender(cost=CHEAP)
+    core = blender(cost=CHEAP, market=CHEAP_MARKET)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
@@ -194,7 +202,7 @@ def test_warming_up_horizon_is_hold_and_all_warming_is_hold() -> None:
 
 
 def test_hold_until_volatility_is_known() -> None:
-    core = blender(cost=CHEAP)
+    core = blender(cost=CHEAP, market=CHEAP_MARKET)
     bars = real_bars("ETHBTC")
     for bar in bars[:5]:
         core.on_bar(bar)
@@ -211,7 +219,7 @@ SHORT = ("5m", "10m", "15m")
 
 
 def test_direction_follows_the_scores() -> None:
-    core = blender(cost=CHEAP)
+    core = blender(cost=CHEAP, market=CHEAP_MARKET)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
@@ -229,11 +237,15 @@ def test_direction_follows_the_scores() -> None:
     assert abs(chosen.score) >= chosen.cost_bps + chosen.reserve_bps
 
 
-@pytest.mark.parametrize(("pick", "decision"), [("best", Decision.HOLD), ("best_tradable", Decision.SELL)])
-def test_equal_conviction_ranks_the_long_horizon_first(pick: str, decision: Decision) -> None:
+@pytest.mark.parametrize(
+    ("pick", "decision"), [("best", Decision.HOLD), ("best_tradable", Decision.SELL), (None, Decision.SELL)]
+)
+def test_equal_conviction_ranks_the_long_horizon_first(pick: str | None, decision: Decision) -> None:
     """MATH.md as written ranks 1d first (its spread amortised over sqrt(288)) and then holds,
-    its full cost being out of reach; ``best_tradable`` trades a horizon that clears its own."""
-    core = blender(cost=CHEAP, arbitration_pick=pick)
+    its full cost being out of reach; ``best_tradable`` (the default, None here) trades a horizon
+    that clears its own."""
+    picked = {} if pick is None else {"arbitration_pick": pick}
+    core = blender(CHEAP_MARKET, cost=CHEAP, **picked)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
@@ -253,7 +265,7 @@ def test_equal_conviction_ranks_the_long_horizon_first(pick: str, decision: Deci
 
 
 def test_realised_outcomes_feed_the_bandit_by_contribution_share() -> None:
-    core = blender(cost=CHEAP)
+    core = blender(cost=CHEAP, market=CHEAP_MARKET)
     bars = real_bars("ETHBTC")
     for bar in bars[:30]:
         core.on_bar(bar)
@@ -308,7 +320,7 @@ def test_realised_outcomes_feed_the_bandit_by_contribution_share() -> None:
 
 def test_bandit_weights_enter_the_blend_after_the_warm_start() -> None:
     cfg = {"cost": CHEAP, "bandit": BanditConfig(warm_start_updates=3)}
-    d = Driver(blender(**cfg))
+    d = Driver(blender(CHEAP_MARKET, **cfg))
     mixed = None
     for k in range(200):
         for sig in d.tick(k):
@@ -329,11 +341,11 @@ def test_bandit_weights_enter_the_blend_after_the_warm_start() -> None:
 
 def test_restart_restores_identical_weights_and_signals() -> None:
     cfg = {"cost": CHEAP, "bandit": BanditConfig(warm_start_updates=5)}
-    a = Driver(blender(**cfg), warming=0.1)
+    a = Driver(blender(CHEAP_MARKET, **cfg), warming=0.1)
     for k in range(120):
         a.tick(k)
     snap = a.core.snapshot()
-    b = Driver(blender(**cfg), warming=0.1)
+    b = Driver(blender(CHEAP_MARKET, **cfg), warming=0.1)
     b.core.restore(snap)
     b.to_fill, b.fills_out = list(a.to_fill), list(a.fills_out)
     assert b.core.snapshot() == snap
@@ -359,7 +371,7 @@ def test_restore_none_resets() -> None:
 
 
 def test_stacking_method() -> None:
-    d = Driver(blender(method="stacking", cost=CHEAP))
+    d = Driver(blender(method="stacking", cost=CHEAP, market=CHEAP_MARKET))
     decisions = set()
     for k in range(60):
         for sig in d.tick(k):
@@ -388,7 +400,7 @@ def test_refused_input_changes_nothing() -> None:
 
 
 def test_new_family_extends_every_part() -> None:
-    core = blender(cost=CHEAP)
+    core = blender(cost=CHEAP, market=CHEAP_MARKET)
     bars = real_bars("ETHBTC")
     for k, bar in enumerate(bars[:40]):
         core.on_bar(bar)

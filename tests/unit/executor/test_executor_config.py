@@ -25,7 +25,22 @@ def test_environment_overrides_the_paper_venue(monkeypatch: pytest.MonkeyPatch) 
     paper = settings.executor.paper
     assert paper.commission_bps == Decimal("2.5") and paper.tick("AAPL") == Decimal("0.01")
     assert paper.initial_cash == Decimal(250000)
-    assert paper.default_spread_bps == 5.0 and paper.impact_k3 == 1.0  # MATH.md defaults
+    assert paper.impact_k3 == 1.0  # MATH.md default
+    # The venue's spread is the shared market section's, set once for every service.
+    assert settings.market.default_spread_bps == 5.0 and settings.market.spread_source == "configured"
+
+
+def test_the_shared_market_section_reads_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIDGELINE_MARKET__SPREAD_SOURCE", "estimate")
+    monkeypatch.setenv("RIDGELINE_MARKET__SPREAD_BPS", '{"ETHBTC": 3.5}')
+    market = load_settings(ExecutorSettings).market
+    assert market.spread_source == "estimate"
+    assert market.spread_for("ETHBTC", None) == 3.5 and market.spread_for("LTCBTC", None) == 5.0
+    monkeypatch.setenv("RIDGELINE_MARKET__DEFAULT_SPREAD_BPS", "-1")
+    with pytest.raises(
+        ConfigError, match=r"market\.default_spread_bps \[RIDGELINE_MARKET__DEFAULT_SPREAD_BPS\]"
+    ):
+        load_settings(ExecutorSettings)
 
 
 def test_alpaca_needs_credentials_and_bad_values_name_their_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from ridgeline_risk.config import RiskConfig, RiskSettings
 from ridgeline_risk.service import RiskService
 from ridgeline_shared import ids
 from ridgeline_shared.accounting import to_decimal
+from ridgeline_shared.config import MarketConfig
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import (
     Bar,
@@ -82,9 +83,12 @@ def signal_for(
     )
 
 
-def make_service(prefix: str = "ridgeline", **risk: Any) -> RiskService:
-    """A RiskService with ``risk`` overriding RiskConfig fields (``limits`` as a dict)."""
-    return RiskService(RiskSettings(prefix=prefix, risk=RiskConfig.model_validate(risk)))
+def make_service(prefix: str = "ridgeline", market: MarketConfig | None = None, **risk: Any) -> RiskService:
+    """A RiskService with ``risk`` overriding RiskConfig fields (``limits`` as a dict) and the
+    shared ``market`` section (spreads) if given."""
+    return RiskService(
+        RiskSettings(prefix=prefix, market=market or MarketConfig(), risk=RiskConfig.model_validate(risk))
+    )
 
 
 @dataclass

@@ -25,4 +25,4 @@ def make_broker(settings: ExecutorSettings, redis: Redis | None) -> Broker:
     bars = settings.session_minutes // parse_minutes(settings.interval, settings.session_minutes)
     keys = Keys(settings.prefix, settings.shard)
     books: PaperBooks = MemoryPaperState() if redis is None else PaperState(redis, keys)
-    return PaperBroker(books, keys, config.paper, max(bars, 1))
+    return PaperBroker(books, keys, config.paper, max(bars, 1), market=settings.market)

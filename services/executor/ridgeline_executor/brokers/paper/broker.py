@@ -38,6 +38,7 @@ from ridgeline_executor.brokers.paper.matching import (
 )
 from ridgeline_executor.brokers.paper.state import BooksView, PaperBooks, PaperState
 from ridgeline_shared.accounting import to_decimal
+from ridgeline_shared.config import MarketConfig
 from ridgeline_shared.keys import Keys
 from ridgeline_shared.market import MarketStats
 from ridgeline_shared.messages import Bar
@@ -53,9 +54,12 @@ class PaperBroker(Broker):
         keys: Keys | None = None,
         config: PaperBrokerConfig | None = None,
         bars_per_session: int = 288,
+        market: MarketConfig | None = None,
     ) -> None:
-        """``books``: a Redis client (the books under ``keys``) or any :class:`PaperBooks`."""
+        """``books``: a Redis client (the books under ``keys``) or any :class:`PaperBooks`;
+        ``market``: the shared statistics section, so fills pay the spread risk gated on."""
         self.config = config = config or PaperBrokerConfig()
+        self.market = market if market is not None else MarketConfig()
         self.venue = config.venue
         self.books: PaperBooks = PaperState(books, keys or Keys()) if isinstance(books, Redis) else books
         self.bars_per_session = bars_per_session
@@ -169,17 +173,22 @@ class PaperBroker(Broker):
         raw = books.stats(symbol)
         if raw is not None:
             return MarketStats.from_dict(raw)
-        cfg = self.config
-        return MarketStats(cfg.vol_window_bars, cfg.spread_window_bars, self.bars_per_session)
+        return self.market.new_stats(self.bars_per_session)
 
     def _costs(self, symbol: str, stats: MarketStats) -> CostInputs:
-        cfg = self.config
-        sigma = stats.sigma_bps(cfg.sigma_min_bars)
+        sigma = self.market.sigma_bps(stats)
         return CostInputs(
-            spread_bps=stats.spread_bps(cfg.spread_default(symbol), cfg.spread_min_bars),
+            spread_bps=self.market.spread_for(symbol, stats),
             sigma_daily_bps=None if sigma is None else sigma * math.sqrt(self.bars_per_session),
             adv=stats.adv_shares(),
         )
+
+    def market_costs(self, symbol: str) -> CostInputs:
+        """The spread, daily sigma and ADV a fill of ``symbol`` at the next bar pays, from the
+        bars matched so far (the shared market section's figures)."""
+        raw = self.books.read(lambda books: books.stats(symbol))
+        stats = self.market.new_stats(self.bars_per_session) if raw is None else MarketStats.from_dict(raw)
+        return self._costs(symbol, stats)
 
     def _refusal(self, books: BooksView, spec: OrderSpec) -> str:
         """Why the venue rejects the order ('' if it accepts): buying power of a cash account."""

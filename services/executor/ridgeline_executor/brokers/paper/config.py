@@ -16,7 +16,9 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 class PaperBrokerConfig(FrozenConfig):
     """A market order fills at the next bar's open moved against the trader by half the spread
-    plus the square-root impact; limit orders fill when a later bar trades through their price."""
+    plus the square-root impact; limit orders fill when a later bar trades through their price.
+    The spread, sigma and ADV are the shared ``market`` section's (MarketConfig), the ones the
+    blender costed and risk gated on."""
 
     venue: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,15}$")] = "paper"
     # The venue account's starting cash (quote currency); matches risk's default portfolio.
@@ -28,13 +30,6 @@ class PaperBrokerConfig(FrozenConfig):
     tick_sizes: dict[str, PositiveDecimal] = Field(default_factory=dict)
     # Partial fills are cut down to this quantity step.
     quantity_step: PositiveDecimal = Decimal("1e-8")
-    # Spread until the Abdi-Ranaldo estimate has ``spread_min_bars`` terms (per-symbol overrides).
-    default_spread_bps: NonNegative = 5.0
-    spread_bps: dict[str, NonNegative] = Field(default_factory=dict)
-    spread_min_bars: Annotated[int, Field(ge=1)] = 30
-    spread_window_bars: Annotated[int, Field(ge=2)] = 288
-    vol_window_bars: Annotated[int, Field(ge=3)] = 288
-    sigma_min_bars: Annotated[int, Field(ge=2)] = 20
     # MATH.md s.2 impact coefficient k3 (the venue charges the same impact the cost model expects).
     impact_k3: NonNegative = 1.0
     # At most this fraction of a bar's volume fills per order per bar (None: no cap); the rest
@@ -45,6 +40,3 @@ class PaperBrokerConfig(FrozenConfig):
 
     def tick(self, symbol: str) -> Decimal:
         return self.tick_sizes.get(symbol, self.tick_size)
-
-    def spread_default(self, symbol: str) -> float:
-        return self.spread_bps.get(symbol, self.default_spread_bps)
