@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from ridgeline.replay import DEFAULT_SYMBOLS, config_environment
 from ridgeline.report import RunData, summary_lines, write_report
 from ridgeline_blender.config import BlenderSettings
 from ridgeline_blender.service import BlenderService
@@ -30,8 +31,6 @@ from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Message
 from ridgeline_shared.runtime.inprocess import InProcessPipeline
 from ridgeline_shared.runtime.service import Service
-
-DEFAULT_SYMBOLS = "ADABTC,ETHBTC,LTCBTC,TRXBTC,XLMBTC"
 
 
 def build_services() -> list[Service]:
@@ -54,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="folder of bar files (default: the bundled data)")
     parser.add_argument("--symbols", default=DEFAULT_SYMBOLS, help="comma-separated symbols, or 'all'")
     parser.add_argument("--max-bars", type=int, help="stop after this many bars")
+    parser.add_argument("--config", default=None, help="YAML configuration ('none': built-in defaults)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["RIDGELINE_INGEST__PATHS"] = str(args.data.resolve())
     if args.symbols and args.symbols != "all":
         os.environ["RIDGELINE_INGEST__SYMBOLS"] = args.symbols
+    os.environ.update(config_environment(args.config))
     if args.max_bars:
         os.environ["RIDGELINE_INGEST__MAX_BARS"] = str(args.max_bars)
     os.environ.setdefault("RIDGELINE_MODE", "replay")

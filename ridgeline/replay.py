@@ -20,9 +20,20 @@ from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Watermark
 
-
 # The bundled BTC-quoted pairs share one period (January 2018); XRPETH is from October 2019.
 DEFAULT_SYMBOLS = "ADABTC,ETHBTC,LTCBTC,TRXBTC,XLMBTC"
+BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "config" / "bundled-replay.yaml"
+
+
+def config_environment(choice: str | None) -> dict[str, str]:
+    """RIDGELINE_CONFIG for the services: the option, else the environment's, else the bundled one."""
+    if choice == "none":
+        return {"RIDGELINE_CONFIG": ""}
+    if choice:
+        return {"RIDGELINE_CONFIG": str(Path(choice).resolve())}
+    if os.environ.get("RIDGELINE_CONFIG") or not BUNDLED_CONFIG.is_file():
+        return {}
+    return {"RIDGELINE_CONFIG": str(BUNDLED_CONFIG)}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -62,12 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SYMBOLS,
         help=f"comma-separated symbols to replay, or 'all' (default: {DEFAULT_SYMBOLS}, one period)",
     )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help=f"YAML configuration for every service (default: $RIDGELINE_CONFIG, else {BUNDLED_CONFIG.name}; "
+        "'none' for the built-in defaults)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not echo the services' logs")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
 
 
 def _environment(args: argparse.Namespace, mode: str) -> dict[str, str]:
-    env = {"RIDGELINE_MODE": mode}
+    env = {"RIDGELINE_MODE": mode, **config_environment(args.config)}
     if args.data:
         env["RIDGELINE_INGEST__PATHS"] = str(args.data.resolve())
     if args.symbols and args.symbols != "all":
@@ -98,8 +115,6 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.25)
         elapsed = time.monotonic() - started
         print(f"replay finished in {elapsed:.1f}s: {_progress(stack, client, keys)}")
-        from ridgeline.report import build_report
-
         paths = build_report(stack.redis_url, keys.prefix, run_dir / "report")
         for line in summary_lines(paths.metrics):
             print(line)

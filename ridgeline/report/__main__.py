@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         session_minutes=args.session_minutes,
         sessions_per_year=args.sessions_per_year,
     )
-    paths = build_report(args.redis_url, args.prefix, args.out, shard=args.shard, title=args.title, config=config)
+    paths = build_report(
+        args.redis_url, args.prefix, args.out, shard=args.shard, title=args.title, config=config
+    )
     for line in summary_lines(paths.metrics):
         print(line)
     print(f"Report: {paths.html}\nMetrics: {paths.json}")

@@ -20,7 +20,7 @@ One tick at event time T (``end_tick``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -75,6 +75,8 @@ class _Order:
     horizon: str | None
     reason: str
     intent_seq: int
+    # The signal's per-hop publish times, carried on so latency is measured bar to order.
+    trace: dict[str, int] = field(default_factory=dict)
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> float:
@@ -225,7 +227,16 @@ class RiskEngine:
             coid = ids.client_order_id(self.strategy_id, symbol, event_time, seq)
             candidate = Candidate(coid, symbol, target - current, current, price, to_decimal(signal.price))
             orders.append(
-                _Order(candidate, target, price, signal.trace_id, signal.chosen_horizon, reason, seq)
+                _Order(
+                    candidate,
+                    target,
+                    price,
+                    signal.trace_id,
+                    signal.chosen_horizon,
+                    reason,
+                    seq,
+                    dict(signal.trace),
+                )
             )
         return self._check_and_emit(orders, event_time)
 
@@ -273,7 +284,16 @@ class RiskEngine:
         seq = self._next_intent(signal.symbol)
         coid = ids.client_order_id(self.strategy_id, signal.symbol, event_time, seq)
         candidate = Candidate(coid, signal.symbol, Decimal(0), current, None, to_decimal(signal.price))
-        return _Order(candidate, current, Decimal(0), signal.trace_id, signal.chosen_horizon, "signal", seq)
+        return _Order(
+            candidate,
+            current,
+            Decimal(0),
+            signal.trace_id,
+            signal.chosen_horizon,
+            "signal",
+            seq,
+            dict(signal.trace),
+        )
 
     def _check_and_emit(self, orders: list[_Order], event_time: datetime) -> list[Emitted]:
         portfolio = self.portfolio
@@ -318,6 +338,7 @@ class RiskEngine:
         return OrderRequest(
             event_time=event_time,
             trace_id=order.trace_id,
+            trace=order.trace,
             client_order_id=c.client_order_id,
             strategy_id=self.strategy_id,
             symbol=c.symbol,
