@@ -28,7 +28,7 @@ from ridgeline_risk.config import RiskSettings
 from ridgeline_risk.service import RiskService
 from ridgeline_shared.config import ConfigError, load_settings
 from ridgeline_shared.keys import Stream
-from ridgeline_shared.messages import Message
+from ridgeline_shared.messages import Bar, Message
 from ridgeline_shared.runtime.inprocess import InProcessPipeline
 from ridgeline_shared.runtime.service import Service
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ridgeline: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
-    bars = sum(1 for m in streams[Stream.BARS] if m.type == "bar")
+    bars = sum(isinstance(m, Bar) for m in streams[Stream.BARS])
     print(f"in-process backtest: {bars} bars in {elapsed:.1f}s ({bars / max(elapsed, 1e-9):,.0f} bars/s)")
     run_data = RunData.from_messages(
         bars=streams[Stream.BARS],

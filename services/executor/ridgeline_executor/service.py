@@ -1,11 +1,14 @@
-"""The executor's runtime adapter: inputs ``orders`` (lag 1) and ``bars``, output ``executions``.
+"""The executor's runtime adapter: inputs ``bars`` then ``orders``, output ``executions``.
 
-At tick T the worker first hands over the order requests and risk commands of earlier ticks, then
-the bars of T. They are queued until the tick's time is known (the first bar, or the tick's end)
-and then carried out in stream order with T as their tick: submissions reach the venue before
-bar T is matched, so a market order made at T-1 fills at T's open and never on its own bar.
-After the bars, the working orders are brought up to date with the venue, and the events due at
-T become executions (event time T), sorted by (symbol, client order id, sequence).
+At tick T the worker first hands over the bars of T, which the venue matches against the orders
+of earlier ticks (a market order made at T-1 fills at T's open), then the order requests and risk
+commands of T. At the tick's end the working orders are brought up to date with the venue, so
+the tick's commands act on what bar T did (a cancel-all does not chase an order bar T filled, a
+flatten closes the position including it); then the requests and commands are carried out in
+stream order with T as their tick: they reach the venue after bar T, so an order never fills on
+the bar that caused it, and it is acknowledged within its own tick rather than a bar later. The
+venue is asked once more if anything was sent (a live venue may fill at once), and the events
+due at T become executions (event time T), sorted by (symbol, client order id, sequence).
 
 ``snapshot_every_tick``: handlers talk to the venue, so the worker snapshots the state in every
 commit and never replays inputs; what a crash between a side effect and its commit leaves behind
@@ -50,7 +53,7 @@ Inbound = OrderRequest | ExecutorCommand
 
 class ExecutorService(Service):
     name: ClassVar[str] = "executor"
-    inputs = (Input(Stream.ORDERS, lag=1), Input(Stream.BARS))
+    inputs = (Input(Stream.BARS), Input(Stream.ORDERS))
     outputs = (Stream.EXECUTIONS,)
     snapshot_every_tick = True
     commands = ("cancel_all", "flatten", "reconcile")
@@ -63,7 +66,6 @@ class ExecutorService(Service):
         self.engine: Executor | None = None
         self.store: OrderLog | None = None
         self._inbox: list[Inbound] = []
-        self._tick: datetime | None = None
         self._lock = threading.RLock()
         self._reconciled_at = 0.0
         self._polled_at = 0.0
@@ -92,7 +94,6 @@ class ExecutorService(Service):
             )
             self.engine = Executor(self._broker, self.store, self.book, options)
             self._inbox.clear()
-            self._tick = None
             self.engine.start()
             self._reconciled_at = time.monotonic()
 
@@ -116,18 +117,20 @@ class ExecutorService(Service):
                 if isinstance(message, OrderRequest | ExecutorCommand):
                     self._inbox.append(message)
                 return
-            if stream is Stream.BARS and isinstance(message, Bar):
-                self._begin(message.event_time)
-                if message.interval == self.settings.interval:
-                    self._engine().on_bar(message)
+            if (
+                stream is Stream.BARS
+                and isinstance(message, Bar)
+                and message.interval == self.settings.interval
+            ):
+                self._engine().on_bar(message)
 
     def on_tick_end(self, event_time: datetime | None, out: Outbox) -> None:
         with self._lock:
             engine = self._engine()
-            self._begin(event_time)
             engine.poll()
+            if self._carry_out(event_time):
+                engine.poll()
             self._emit(engine, event_time, out)
-            self._tick = None
 
     def on_idle(self, out: Outbox) -> None:
         with self._lock:
@@ -143,11 +146,10 @@ class ExecutorService(Service):
                 engine.poll()
             self._emit(engine, None, out)
 
-    def _begin(self, tick: datetime | None) -> None:
-        """Carry out the queued requests and commands with ``tick`` as their tick, once."""
-        if tick is not None and self._tick == tick:
-            return
-        self._tick = tick
+    def _carry_out(self, tick: datetime | None) -> bool:
+        """Carry out the tick's requests and commands, after its bars: an order made at T reaches
+        the venue once bar T is matched, so it fills at T+1's open, never on its own bar. False
+        if there was nothing to do."""
         engine = self._engine()
         inbox, self._inbox = self._inbox, []
         for i, item in enumerate(inbox):
@@ -160,10 +162,10 @@ class ExecutorService(Service):
                 # Keep what is left for the retry (handling is idempotent); the worker's commit
                 # fails as well, and it reconnects and restores.
                 self._inbox = inbox[i:] + self._inbox
-                self._tick = None
                 raise
             except Exception:
                 log.exception("handling %s %s failed", item.type, getattr(item, "client_order_id", ""))
+        return bool(inbox)
 
     def _emit(self, engine: Executor, tick: datetime | None, out: Outbox) -> None:
         flush = engine.flush(tick)

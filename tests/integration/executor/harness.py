@@ -92,16 +92,23 @@ class Harness:
         return self.service
 
     def tick(self, t: datetime, inputs: list[Message] = (), bars: list[Bar] = ()) -> list[Execution]:  # type: ignore[assignment]
+        """Tick ``t`` in the worker's order (the bars, then the requests and commands made at
+        ``t``), committed with its watermark."""
         out = Outbox()
-        for message in inputs:
-            self.service.on_message(Stream.ORDERS, message, out)
         for bar in bars:
             self.service.on_message(Stream.BARS, bar, out)
+        for message in inputs:
+            self.service.on_message(Stream.ORDERS, message, out)
         self.service.on_tick_end(t, out)
         out.emit(
             Stream.EXECUTIONS, Watermark(event_time=t, trace_id=f"wm@{t.isoformat()}", producer="executor")
         )
         return self.commit(out)
+
+    def only_bars(self, bars: list[Bar]) -> None:
+        """A tick cut short after its bars (a crash follows, before anything is committed)."""
+        for bar in bars:
+            self.service.on_message(Stream.BARS, bar, Outbox())
 
     def idle(self) -> list[Execution]:
         out = Outbox()
@@ -138,13 +145,16 @@ class Crash(BaseException):
 
 
 class FlakyBroker(Broker):
-    """A broker whose connection can be cut: every call raises BrokerUnavailableError while down.
-    ``crash_before_submit`` kills the handler after the write-ahead, before the venue hears."""
+    """A broker whose connection can be cut: every call raises BrokerUnavailableError while down;
+    ``cut_at_lookup`` cuts it when the venue is asked about that client id (mid-tick, after the
+    bars and the poll). ``crash_before_submit`` kills the handler after the write-ahead, before
+    the venue hears."""
 
     def __init__(self, inner: Broker) -> None:
         self.inner = inner
         self.venue = inner.venue
         self.down = False
+        self.cut_at_lookup = ""
         self.crash_before_submit = False
         self.submissions = 0
 
@@ -164,6 +174,8 @@ class FlakyBroker(Broker):
         return self.inner.cancel(client_order_id)
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        if client_order_id == self.cut_at_lookup:
+            self.down = True
         self._check()
         return self.inner.get_order(client_order_id)
 

@@ -110,23 +110,24 @@ def test_fills_missed_during_an_outage_are_synthesised_once(
 ) -> None:
     h = Harness(alpaca_service(redis_url, stub), redis_client)
     h.start()
-    bars = real_bars("ETHBTC", 5)
-    h.tick(bars[0].event_time, bars=[bars[0]])
+    bars = real_bars("ETHBTC", 4)
     req = request(bars[0], OrderSide.BUY, "10")
-    out = h.tick(bars[1].event_time, [req], [bars[1]])
-    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED]
+    out = h.tick(bars[0].event_time, [req], [bars[0]])
+    assert [(e.status, e.event_time) for e in out] == [
+        (s, bars[0].event_time) for s in (S.SUBMITTED, S.ACCEPTED)
+    ]
     stub.venue.fill(req.client_order_id, "4", "0.0995")
-    (partial,) = h.tick(bars[2].event_time, bars=[bars[2]])
+    (partial,) = h.tick(bars[1].event_time, bars=[bars[1]])
     assert partial.status is S.PARTIALLY_FILLED and partial.fill is not None
     assert partial.fill.trade_id == trade_id("alpaca", req.client_order_id, 0)
 
     stub.venue.offline = True
     stub.venue.fill(req.client_order_id, "6", "0.0996")
-    assert h.tick(bars[3].event_time, bars=[bars[3]]) == []
+    assert h.tick(bars[2].event_time, bars=[bars[2]]) == []
     assert h.service.ready()[0] is False
     stub.venue.offline = False
     h.idle()
-    (filled,) = h.tick(bars[4].event_time, bars=[bars[4]])
+    (filled,) = h.tick(bars[3].event_time, bars=[bars[3]])
     assert filled.status is S.FILLED and filled.fill is not None
     # The venue's cumulative 10 at (4 x 0.0995 + 6 x 0.0996) / 10: the missed 6 at exactly 0.0996.
     assert filled.fill.trade_id == trade_id("alpaca", req.client_order_id, 1)
@@ -145,16 +146,17 @@ def test_restart_after_submit_sends_nothing_twice(
 ) -> None:
     h = Harness(alpaca_service(redis_url, stub), redis_client)
     h.start()
-    bars = real_bars("ETHBTC", 3)
+    bars = real_bars("ETHBTC", 2)
     h.tick(bars[0].event_time, bars=[bars[0]])
-    req = request(bars[0], OrderSide.SELL, "3")
+    req = request(bars[1], OrderSide.SELL, "3")
+    h.only_bars([bars[1]])
     engine = h.service.engine
     assert engine is not None
-    engine.handle_request(req, bars[1].event_time)  # sent; the process dies before the commit
+    engine.handle_request(req, bars[1].event_time)  # sent in tick 1; the process dies before the commit
 
     restarted = Harness(alpaca_service(redis_url, stub), redis_client)
     restarted.start()
-    out = restarted.tick(bars[1].event_time, [req], [bars[1]])
+    out = restarted.tick(bars[1].event_time, [req], [bars[1]])  # tick 1 redone
     assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1)]
     posts = [r for r in stub.venue.requests if r[0] == "POST"]
     assert len(posts) == 1 and posts[0][2]["client_order_id"] == req.client_order_id

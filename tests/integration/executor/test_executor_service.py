@@ -41,18 +41,20 @@ def start(
     return harness, broker
 
 
-def test_market_order_made_at_t_minus_1_fills_at_bar_t_and_a_redelivery_sends_nothing(
+def test_market_order_made_at_t_is_acknowledged_at_t_fills_at_t_plus_1_and_a_redelivery_sends_nothing(
     redis_url: str, redis_client: redis_lib.Redis
 ) -> None:
     h, broker = start(redis_url, redis_client)
     bars = real_bars("ETHBTC", 4)
-    assert h.tick(bars[0].event_time, bars=[bars[0]]) == []
     req = request(bars[0], OrderSide.BUY, "50")
-    out = h.tick(bars[1].event_time, [req], [bars[1]])
-    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1), (S.FILLED, 2)]
-    assert {e.event_time for e in out} == {bars[1].event_time}
-    assert out[2].fill is not None and out[2].fill.price == D("0.09949486")
-    assert out[2].order_event_time == bars[0].event_time and out[2].horizon == "5m"
+    out = h.tick(bars[0].event_time, [req], [bars[0]])
+    # Sent within its own tick, after bar 0 was matched: acknowledged at once, never filled on it.
+    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1)]
+    assert {e.event_time for e in out} == {bars[0].event_time}
+    (filled,) = h.tick(bars[1].event_time, bars=[bars[1]])
+    assert (filled.status, filled.sequence, filled.event_time) == (S.FILLED, 2, bars[1].event_time)
+    assert filled.fill is not None and filled.fill.price == D("0.09949486")
+    assert filled.order_event_time == bars[0].event_time and filled.horizon == "5m"
     # The same request again (a redelivery, a replay): nothing is sent, nothing emitted.
     assert h.tick(bars[2].event_time, [req], [bars[2]]) == []
     assert broker.submissions == 1
@@ -61,7 +63,7 @@ def test_market_order_made_at_t_minus_1_fills_at_bar_t_and_a_redelivery_sends_no
     assert redis_client.sismember(store.trades_key, trade_id("paper", req.client_order_id, 0))
     ledger = h.service.book.ledger
     assert ledger is not None and ledger.quantity("ETHBTC") == 50
-    assert ledger.cash == D(100) - 50 * D("0.09949486") - out[2].fill.commission
+    assert ledger.cash == D(100) - 50 * D("0.09949486") - filled.fill.commission
     assert h.service.engine is not None
     assert h.service.engine.reconcile()["differences"] == []  # the venue agrees, cash to the last digit
 
@@ -70,40 +72,42 @@ def test_fill_missed_while_disconnected_is_recovered_once(
     redis_url: str, redis_client: redis_lib.Redis
 ) -> None:
     h, broker = start(redis_url, redis_client)
-    bars = real_bars("ETHBTC", 7)
-    h.tick(bars[0].event_time, bars=[bars[0]])
+    bars = real_bars("ETHBTC", 6)
     limit = request(bars[0], OrderSide.BUY, "30", order_type=OrderType.LIMIT, limit_price="0.0990")
-    out = h.tick(bars[1].event_time, [limit], [bars[1]])
-    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED]  # bar 1's low 0.099 does not pass 0.0990
-    assert h.tick(bars[2].event_time, bars=[bars[2]]) == []  # low 0.09900001: still working
+    out = h.tick(bars[0].event_time, [limit], [bars[0]])
+    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED]
+    assert h.tick(bars[1].event_time, bars=[bars[1]]) == []  # bar 1's low 0.099 does not pass 0.0990
 
-    broker.down = True
+    # Tick 2 (low 0.09900001: still working): the connection drops while the venue is asked
+    # about a new request, which is denied (ours, never sent), not rejected.
+    late = request(bars[2], OrderSide.SELL, "5", seq=1)
+    broker.cut_at_lookup = late.client_order_id
+    out = h.tick(bars[2].event_time, [late], [bars[2]])
+    assert [(e.client_order_id, e.status) for e in out] == [(late.client_order_id, S.DENIED)]
+    assert out[0].reason.startswith("paper unavailable")
+    assert h.service.ready()[0] is False
     # The venue trades on without us: bar 3 (low 0.0988) goes through the limit.
     PaperBroker(redis_client, Keys(), PaperBrokerConfig(), 288).on_bar(bars[3])
-    late = request(bars[2], OrderSide.SELL, "5", seq=1)
-    out = h.tick(bars[3].event_time, [late], [bars[3]])
-    assert [(e.client_order_id, e.status) for e in out] == [(late.client_order_id, S.DENIED)]
-    assert out[0].reason.startswith("paper unavailable")  # denied (ours, never sent), not rejected
-    assert h.service.ready()[0] is False
     later = request(bars[3], OrderSide.SELL, "5", seq=2)
-    PaperBroker(redis_client, Keys(), PaperBrokerConfig(), 288).on_bar(bars[4])
-    out = h.tick(bars[4].event_time, [later], [bars[4]])
+    out = h.tick(bars[3].event_time, [later], [bars[3]])
     assert [e.status for e in out] == [S.DENIED] and out[0].reason.startswith("not reconciled with paper")
     assert broker.submissions == 1
 
     broker.down = False
     assert h.idle() == []  # reconciled between ticks: the events wait for the next tick
     assert h.service.ready() == (True, "ok")
-    out = h.tick(bars[5].event_time, bars=[bars[5]])
+    out = h.tick(bars[4].event_time, bars=[bars[4]])
     assert [(e.status, e.sequence) for e in out] == [(S.FILLED, 2)]
     assert out[0].fill is not None and out[0].fill.trade_id == trade_id("paper", limit.client_order_id, 0)
-    assert out[0].fill.price == D("0.0990") and out[0].event_time == bars[5].event_time
+    assert out[0].fill.price == D("0.0990") and out[0].event_time == bars[4].event_time
+    (booked,) = OrderStore(redis_client, Keys()).recent_fills(10)
+    assert booked["bar_time"] == bars[3].event_time.isoformat()  # the bar it was missed on
     # Exactly once: reconciling again and more ticks book nothing more.
     engine = h.service.engine
     assert engine is not None
     summary = engine.reconcile("test")
     assert summary["fills"] == 0 and summary["differences"] == []
-    assert h.tick(bars[6].event_time, bars=[bars[6]]) == []
+    assert h.tick(bars[5].event_time, bars=[bars[5]]) == []
     ledger = h.service.book.ledger
     assert ledger is not None and ledger.fills == 1 and ledger.quantity("ETHBTC") == 30
     assert ledger.cash == broker.account().cash
@@ -117,15 +121,18 @@ def test_restart_with_a_write_ahead_record_adopts_the_venue_order(
     h, broker = start(redis_url, redis_client)
     bars = real_bars("ETHBTC", 3)
     h.tick(bars[0].event_time, bars=[bars[0]])
-    req = request(bars[0], OrderSide.BUY, "20")
+    req = request(bars[1], OrderSide.BUY, "20")
+    h.only_bars([bars[1]])
     engine = h.service.engine
     assert engine is not None
     engine.handle_request(req, bars[1].event_time)  # write-ahead + submit, never committed
     assert broker.submissions == 1
 
     h2, broker2 = start(redis_url, redis_client)
-    out = h2.tick(bars[1].event_time, [req], [bars[1]])
-    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1), (S.FILLED, 2)]
+    out = h2.tick(bars[1].event_time, [req], [bars[1]])  # tick 1 redone
+    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1)]
+    out = h2.tick(bars[2].event_time, bars=[bars[2]])
+    assert [(e.status, e.sequence) for e in out] == [(S.FILLED, 2)]
     assert broker2.submissions == 0
     assert len(broker2.inner.open_orders()) == 0
 
@@ -136,7 +143,7 @@ def test_crash_before_submit_then_a_restart_without_the_venue_sends_once(
     h, broker = start(redis_url, redis_client)
     bars = real_bars("ETHBTC", 4)
     h.tick(bars[0].event_time, bars=[bars[0]])
-    req = request(bars[0], OrderSide.BUY, "20")
+    req = request(bars[1], OrderSide.BUY, "20")
     broker.crash_before_submit = True
     with pytest.raises(Crash):
         h.tick(bars[1].event_time, [req], [bars[1]])  # written ahead, never sent, never committed
@@ -155,26 +162,35 @@ def test_crash_before_submit_then_a_restart_without_the_venue_sends_once(
 
 def test_cancel_all_and_flatten_from_risk_and_operator(redis_url: str, redis_client: redis_lib.Redis) -> None:
     h, broker = start(redis_url, redis_client)
-    bars = real_bars("ETHBTC", 6)
-    h.tick(bars[0].event_time, bars=[bars[0]])
+    bars = real_bars("ETHBTC", 5)
     buy = request(bars[0], OrderSide.BUY, "40")
     resting = request(bars[0], OrderSide.BUY, "10", seq=1, order_type=OrderType.LIMIT, limit_price="0.05")
-    h.tick(bars[1].event_time, [buy, resting], [bars[1]])
+    out = h.tick(bars[0].event_time, [buy, resting], [bars[0]])
+    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED] * 2
     cancel = ExecutorCommand(
         event_time=bars[1].event_time, trace_id="halt", command_id="C-1",
         command=ExecutorCommandKind.CANCEL_ALL, reason="kill switch",
     )  # fmt: skip
-    out = h.tick(bars[2].event_time, [cancel, cancel], [bars[2]])
-    assert [(e.client_order_id, e.status) for e in out] == [
-        (resting.client_order_id, S.PENDING_CANCEL),
-        (resting.client_order_id, S.CANCELED),
-    ]
+    # Tick 1: bar 1 fills the buy first; then the cancel-all (twice: carried out once) cancels
+    # what still works, the resting limit.
+    out = h.tick(bars[1].event_time, [cancel, cancel], [bars[1]])
+    assert sorted((e.client_order_id, e.sequence, e.status) for e in out) == sorted(
+        [
+            (buy.client_order_id, 2, S.FILLED),
+            (resting.client_order_id, 2, S.PENDING_CANCEL),
+            (resting.client_order_id, 3, S.CANCELED),
+        ]
+    )
     update = {"command_id": "C-2", "command": ExecutorCommandKind.FLATTEN, "event_time": bars[2].event_time}
     flatten = cancel.model_copy(update=update)
-    out = h.tick(bars[3].event_time, [flatten], [bars[3]])  # made at tick 2: closes at bar 3's open
-    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED, S.FILLED]
+    out = h.tick(bars[2].event_time, [flatten], [bars[2]])  # made at tick 2: sent at once
+    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED]
     assert out[0].side is OrderSide.SELL and out[0].quantity == 40
-    assert h.tick(bars[4].event_time, [flatten], [bars[4]]) == []  # redelivered: nothing new
+    closing = out[0].client_order_id
+    # Closed at bar 3's open; the flatten redelivered with tick 3 sends nothing new.
+    out = h.tick(bars[3].event_time, [flatten], [bars[3]])
+    assert [(e.client_order_id, e.status) for e in out] == [(closing, S.FILLED)]
+    assert h.tick(bars[4].event_time, [flatten], [bars[4]]) == []
     ledger = h.service.book.ledger
     assert ledger is not None and ledger.quantity("ETHBTC") == 0
     # The operator's flatten with nothing open sends nothing; the books stay flat.
@@ -185,10 +201,10 @@ def test_cancel_all_and_flatten_from_risk_and_operator(redis_url: str, redis_cli
 def test_read_routes(redis_url: str, redis_client: redis_lib.Redis) -> None:
     h, _ = start(redis_url, redis_client)
     bars = real_bars("ETHBTC", 3)
-    h.tick(bars[0].event_time, bars=[bars[0]])
     req = request(bars[0], OrderSide.BUY, "25")
-    h.tick(bars[1].event_time, [req], [bars[1]])
-    h.tick(bars[2].event_time, bars=[bars[2]])
+    h.tick(bars[0].event_time, [req], [bars[0]])
+    h.tick(bars[1].event_time, bars=[bars[1]])  # filled at bar 1's open
+    h.tick(bars[2].event_time, bars=[bars[2]])  # marked at bar 2's close
     app = FastAPI()
     router = h.service.router()
     assert router is not None

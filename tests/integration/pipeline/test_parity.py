@@ -11,6 +11,7 @@ import pytest
 import redis as redis_lib
 
 from ridgeline.backtest import build_services
+from ridgeline.replay import BUNDLED_CONFIG
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Execution, ExecutorCommand, Message, OrderRequest, Watermark
@@ -20,14 +21,13 @@ from ridgeline_shared.runtime.worker import Worker
 pytestmark = pytest.mark.integration
 
 # A slice long enough for the models to warm up (145 bars of features, then 100 predictions),
-# with costs switched off so the signals trade and the order path is exercised.
+# on the bundled replay's configuration with the spread as the only cost, so that signals trade
+# often and the whole order path is exercised.
 SLICE = {
+    "RIDGELINE_CONFIG": str(BUNDLED_CONFIG),
     "RIDGELINE_INGEST__SYMBOLS": "ETHBTC,LTCBTC,ADABTC",
     "RIDGELINE_INGEST__MAX_BARS": "1500",
-    "RIDGELINE_MARKET__DEFAULT_SPREAD_BPS": "0",
-    "RIDGELINE_BLENDER__COST__K1": "0",
     "RIDGELINE_BLENDER__COST__K2": "0",
-    "RIDGELINE_BLENDER__COST__K3": "0",
 }
 
 

@@ -66,8 +66,8 @@ def aligned_bars(ticks: int, symbols: Sequence[str] = SYMBOLS) -> list[list[Bar]
 
 @dataclass(slots=True)
 class Step:
-    """Tick ``t``: ``inputs`` (order requests and risk commands of earlier ticks), then ``bars``;
-    then, between ticks, an operator command if any."""
+    """Tick ``t``: its ``bars``, then ``inputs`` (the order requests and risk commands made at
+    ``t``); then, between ticks, an operator command if any."""
 
     t: datetime
     inputs: list[Message]
@@ -87,36 +87,34 @@ def scripted_session(ticks: int = 300) -> Session:
     and the operator's. 300 five-minute ticks from 04:55 cross a UTC midnight (DAY expiry)."""
     groups = aligned_bars(ticks)
     session = Session()
-    pending: list[Message] = []
     for i, bars in enumerate(groups):
-        step = Step(bars[0].event_time, pending, bars)
-        pending = []
+        step = Step(bars[0].event_time, [], bars)
+        made = step.inputs
         eth, ltc = bars
         if i % 3 == 0:
-            pending.append(request(eth, OrderSide.BUY, str(5 + i % 7)))
+            made.append(request(eth, OrderSide.BUY, str(5 + i % 7)))
         if i % 4 == 1:
-            pending.append(request(ltc, OrderSide.SELL if i % 8 == 1 else OrderSide.BUY, "40", seq=1))
+            made.append(request(ltc, OrderSide.SELL if i % 8 == 1 else OrderSide.BUY, "40", seq=1))
         if i % 5 == 2:
-            pending.append(request(eth, OrderSide.BUY, "12", 2, OrderType.LIMIT, limit_at(eth, "0.999")))
+            made.append(request(eth, OrderSide.BUY, "12", 2, OrderType.LIMIT, limit_at(eth, "0.999")))
         if i % 7 == 3:
             limit = limit_at(ltc, "1.0005")
-            pending.append(request(ltc, OrderSide.SELL, "30", 3, OrderType.LIMIT, limit, TimeInForce.IOC))
+            made.append(request(ltc, OrderSide.SELL, "30", 3, OrderType.LIMIT, limit, TimeInForce.IOC))
         if i % 11 == 4:
             limit = limit_at(eth, "0.99")
-            pending.append(request(eth, OrderSide.BUY, "3", 4, OrderType.LIMIT, limit, TimeInForce.DAY))
+            made.append(request(eth, OrderSide.BUY, "3", 4, OrderType.LIMIT, limit, TimeInForce.DAY))
         if i % 13 == 6:
-            pending.append(request(ltc, OrderSide.BUY, "900", 5))  # partial fills at 5% of volume
+            made.append(request(ltc, OrderSide.BUY, "900", 5))  # partial fills at 5% of volume
         if i == 10:
-            pending.append(request(eth, OrderSide.BUY, "5000", 6))  # ~500 BTC of 100: rejected
+            made.append(request(eth, OrderSide.BUY, "5000", 6))  # ~500 BTC of 100: rejected
         if i in (60, 150):
-            pending.append(command(eth, ExecutorCommandKind.CANCEL_ALL, i))
+            made.append(command(eth, ExecutorCommandKind.CANCEL_ALL, i))
         if i in (100, 200):
-            pending.append(command(eth, ExecutorCommandKind.FLATTEN, i))
+            made.append(command(eth, ExecutorCommandKind.FLATTEN, i))
         if i % 17 == 9 and session.requests:
-            pending.append(
-                session.requests[sorted(session.requests)[i % len(session.requests)]]
-            )  # redelivery
-        for message in pending:
+            # A redelivery of a request of an earlier tick (this tick's are not in yet).
+            made.append(session.requests[sorted(session.requests)[i % len(session.requests)]])
+        for message in made:
             if isinstance(message, OrderRequest):
                 session.requests.setdefault(message.client_order_id, message)
         if i in (40, 120):
@@ -157,11 +155,12 @@ class MemoryDriver:
         service.on_start(None)
 
     def tick(self, t: datetime, inputs: Sequence[Message] = (), bars: Sequence[Bar] = ()) -> list[Execution]:
+        """Tick ``t`` in the worker's order: the bars, then the requests and commands made at ``t``."""
         out = Outbox()
-        for message in inputs:
-            self.service.on_message(Stream.ORDERS, message, out)
         for bar in bars:
             self.service.on_message(Stream.BARS, bar, out)
+        for message in inputs:
+            self.service.on_message(Stream.ORDERS, message, out)
         self.service.on_tick_end(t, out)
         return self._outputs(out)
 

@@ -65,7 +65,7 @@ def test_alpaca_endpoint_follows_the_paper_flag(paper: bool, url: BaseURL) -> No
 
 def test_service_contract() -> None:
     assert ExecutorService.name == "executor"
-    assert [(i.stream, i.lag) for i in ExecutorService.inputs] == [(Stream.ORDERS, 1), (Stream.BARS, 0)]
+    assert [(i.stream, i.lag) for i in ExecutorService.inputs] == [(Stream.BARS, 0), (Stream.ORDERS, 0)]
     assert ExecutorService.outputs == (Stream.EXECUTIONS,)
     assert ExecutorService.snapshot_every_tick is True
     assert set(ExecutorService.commands) == {"cancel_all", "flatten", "reconcile"}

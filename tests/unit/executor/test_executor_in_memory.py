@@ -47,25 +47,28 @@ def started() -> tuple[MemoryDriver, ExecutorService]:
     return MemoryDriver(service), service
 
 
-def test_market_order_made_at_t_minus_1_fills_at_bar_t_open_and_a_redelivery_sends_nothing() -> None:
+def test_order_made_at_t_is_acknowledged_at_t_fills_at_t_plus_1_open_and_a_redelivery_sends_nothing() -> None:
     driver, service = started()
     assert isinstance(service.store, MemoryOrderStore)
     assert service.engine is not None and isinstance(service.engine.broker, PaperBroker)
     assert isinstance(service.engine.broker.books, MemoryPaperState)
     assert service.ready() == (True, "ok")
     bars = list(real_bars("ETHBTC", 4))
-    assert driver.tick(bars[0].event_time, bars=[bars[0]]) == []
     req = request(bars[0], OrderSide.BUY, "50")
-    out = driver.tick(bars[1].event_time, [req], [bars[1]])
-    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1), (S.FILLED, 2)]
-    assert {e.event_time for e in out} == {bars[1].event_time}
-    fill = out[2].fill
+    out = driver.tick(bars[0].event_time, [req], [bars[0]])
+    # Sent within its own tick, after bar 0 was matched: acknowledged at once, never filled on it.
+    assert [(e.status, e.sequence) for e in out] == [(S.SUBMITTED, 0), (S.ACCEPTED, 1)]
+    assert {e.event_time for e in out} == {bars[0].event_time}
+    out = driver.tick(bars[1].event_time, bars=[bars[1]])
+    assert [(e.status, e.sequence, e.event_time) for e in out] == [(S.FILLED, 2, bars[1].event_time)]
+    fill = out[0].fill
     # Bar 1's open 0.09946999 plus half the default 5 bps spread, on the tick grid (up for a buy).
     assert (
         fill is not None
         and fill.price == D("0.09949486")
         and fill.trade_id == trade_id("paper", req.client_order_id, 0)
     )
+    assert out[0].order_event_time == bars[0].event_time
     assert driver.tick(bars[2].event_time, [req], [bars[2]]) == []  # redelivered: nothing sent
     store = service.store
     assert [e["status"] for e in store.events(req.client_order_id)] == ["SUBMITTED", "ACCEPTED", "FILLED"]
@@ -80,26 +83,35 @@ def test_market_order_made_at_t_minus_1_fills_at_bar_t_open_and_a_redelivery_sen
 def test_cancel_all_and_flatten_from_risk_and_the_operator() -> None:
     driver, service = started()
     bars = list(real_bars("ETHBTC", 7))
-    driver.tick(bars[0].event_time, bars=[bars[0]])
     buy = request(bars[0], OrderSide.BUY, "40")
     resting = request(bars[0], OrderSide.BUY, "10", 1, OrderType.LIMIT, D("0.05"))
-    driver.tick(bars[1].event_time, [buy, resting], [bars[1]])
+    out = driver.tick(bars[0].event_time, [buy, resting], [bars[0]])
+    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED] * 2
+    # Tick 1: bar 1 fills the buy first; then risk's cancel-all (twice: carried out once) cancels
+    # what still works, the resting limit.
     cancel = command(bars[1], ExecutorCommandKind.CANCEL_ALL, 1)
-    out = driver.tick(bars[2].event_time, [cancel, cancel], [bars[2]])
-    assert [(e.client_order_id, e.status) for e in out] == [
-        (resting.client_order_id, S.PENDING_CANCEL),
-        (resting.client_order_id, S.CANCELED),
-    ]
+    out = driver.tick(bars[1].event_time, [cancel, cancel], [bars[1]])
+    assert sorted((e.client_order_id, e.sequence, e.status) for e in out) == sorted(
+        [
+            (buy.client_order_id, 2, S.FILLED),
+            (resting.client_order_id, 2, S.PENDING_CANCEL),
+            (resting.client_order_id, 3, S.CANCELED),
+        ]
+    )
     flatten = command(bars[2], ExecutorCommandKind.FLATTEN, 2)
-    out = driver.tick(bars[3].event_time, [flatten], [bars[3]])  # made at tick 2: closes at bar 3's open
-    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED, S.FILLED]
+    out = driver.tick(bars[2].event_time, [flatten], [bars[2]])  # made at tick 2: sent at once
+    assert [e.status for e in out] == [S.SUBMITTED, S.ACCEPTED]
     assert out[0].side is OrderSide.SELL and out[0].quantity == 40
-    assert driver.tick(bars[4].event_time, [flatten], [bars[4]]) == []  # redelivered: nothing new
+    closing = out[0].client_order_id
+    # Closed at bar 3's open; the flatten redelivered with tick 3 sends nothing new.
+    out = driver.tick(bars[3].event_time, [flatten], [bars[3]])
+    assert [(e.client_order_id, e.status) for e in out] == [(closing, S.FILLED)]
     ledger = service.book.ledger
     assert ledger is not None and ledger.quantity("ETHBTC") == 0
 
     # The operator, between ticks: a new position, then flatten, filled at the next bar's open.
-    driver.tick(bars[5].event_time, [request(bars[4], OrderSide.BUY, "7", 3)], [bars[5]])
+    driver.tick(bars[4].event_time, [request(bars[4], OrderSide.BUY, "7", 3)], [bars[4]])
+    driver.tick(bars[5].event_time, bars=[bars[5]])
     assert ledger.quantity("ETHBTC") == 7
     sent = driver.command("flatten", {"reason": "desk"})["orders"]
     assert len(sent) == 1

@@ -1,8 +1,8 @@
 """The paper venue's matching rules (MATH.md s.4), pure: no I/O, exact prices.
 
 - Never on the causing bar: an order may fill only on a bar whose event time is later than the
-  order's own event time (the bar that caused it). With the executor reading orders at lag 1,
-  a market order made at bar T-1 fills at bar T's open.
+  order's own event time (the bar that caused it). The executor sends the orders made at tick T
+  after bar T is matched, so a market order made at bar T-1 fills at bar T's open.
 - Market orders fill at the bar's open moved against the trader by half the spread plus the
   square-root impact ``k3 x sigma_daily x sqrt(q / ADV)`` (both in bps): buys pay up, sells
   receive less. The price is then put on the tick grid, rounded against the trader (buys up,
