@@ -16,7 +16,7 @@ from ridgeline_shared.messages import DeadLetter, OrderRequest
 from tests.system.stack import SERVICES, ComposeStack, fill_stream, order_stream, wait_for
 
 pytestmark = pytest.mark.system
-MAX_BARS = 2000
+MAX_BARS = 3000
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "fault_runs.json"
 
 
