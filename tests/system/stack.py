@@ -49,14 +49,20 @@ class ComposeStack:
         }
         return cls(project, env, ports)
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         command = [
             "docker", "compose", "-p", self.project,
             "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "tests/system/compose.test.yml"), *args,
         ]  # fmt: skip
-        result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            command, check=False, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise AssertionError(
+                f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         return result
 
     def up(self) -> None:
@@ -82,7 +88,8 @@ class ComposeStack:
 
     def read(self, stream: Stream) -> list[tuple[str, Message | None]]:
         """Every entry of a stream, decoded (None where it does not decode)."""
-        client, out = self.redis(), []
+        client = self.redis()
+        out: list[tuple[str, Message | None]] = []
         entries: Any = client.xrange(Keys().stream(stream))
         for entry_id, fields in entries:
             try:
@@ -110,7 +117,14 @@ class ComposeStack:
 def order_stream(stack: ComposeStack) -> list[tuple[str, ...]]:
     """The order requests, in order, without traces or wall-clock fields."""
     return [
-        (m.client_order_id, m.symbol, m.side.value, str(m.quantity), str(m.target_position), m.event_time.isoformat())
+        (
+            m.client_order_id,
+            m.symbol,
+            m.side.value,
+            str(m.quantity),
+            str(m.target_position),
+            m.event_time.isoformat(),
+        )
         for _, m in stack.read(Stream.ORDERS)
         if isinstance(m, OrderRequest)
     ]

@@ -44,5 +44,7 @@ def test_control_refuses_without_the_token(stack: ComposeStack) -> None:
     with httpx.Client(timeout=5) as client:
         for name in SERVICES:
             assert client.post(f"{stack.url(name)}/control/pause").status_code == 401
-        ok = client.post(f"{stack.url('ingest')}/control/resume", headers={"Authorization": f"Bearer {TOKEN}"})
+        ok = client.post(
+            f"{stack.url('ingest')}/control/resume", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         assert ok.status_code == 200

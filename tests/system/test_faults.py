@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,10 @@ def stack() -> Iterator[ComposeStack]:
         stack.down()
 
 
-def replay(stack: ComposeStack, fault: str | None = None) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+Streams = tuple[list[tuple[str, ...]], list[tuple[str, ...]]]
+
+
+def replay(stack: ComposeStack, fault: str | None = None) -> Streams:
     """One replay from a clean Redis; with ``fault``, that service is hit once orders flow."""
     stack.down()
     stack.up()
@@ -47,7 +51,7 @@ def replay(stack: ComposeStack, fault: str | None = None) -> tuple[list[tuple[st
 
 
 @pytest.fixture(scope="module")
-def baseline(stack: ComposeStack) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+def baseline(stack: ComposeStack) -> Streams:
     orders, fills = replay(stack)
     assert orders, "the baseline replay placed no orders: nothing to compare"
     assert fills, "the baseline replay had no fills"
@@ -58,9 +62,7 @@ _outcomes: dict[str, dict[str, object]] = {}
 
 
 @pytest.mark.parametrize("fault", [*SERVICES, "redis"])
-def test_fault_leaves_the_same_orders_and_fills(
-    stack: ComposeStack, baseline: tuple[list[tuple[str, ...]], list[tuple[str, ...]]], fault: str
-) -> None:
+def test_fault_leaves_the_same_orders_and_fills(stack: ComposeStack, baseline: Streams, fault: str) -> None:
     orders, fills = replay(stack, fault)
     _outcomes[fault] = {
         "orders": len(orders),
@@ -103,25 +105,23 @@ def test_hostile_entries_all_dead_letter_and_services_survive(stack: ComposeStac
     consumed = {  # stream -> the groups reading it
         Stream.BARS: 4, Stream.PREDICTIONS: 1, Stream.SIGNALS: 1, Stream.ORDERS: 1, Stream.EXECUTIONS: 2,
     }  # fmt: skip
-    published: dict[str, Stream] = {}
+    hostile = _hostile_entries(valid)
     pipe = client.pipeline(transaction=False)
     for stream in consumed:
         for _ in range(60):
-            for fields in _hostile_entries(valid):
+            for fields in hostile:
                 pipe.xadd(keys.stream(stream), fields)  # type: ignore[arg-type]
-    ids = pipe.execute()
-    for stream in consumed:
-        for entry_id in ids[: 60 * len(_hostile_entries(valid))]:
-            published[entry_id.decode()] = stream
-        ids = ids[60 * len(_hostile_entries(valid)) :]
+    ids = iter(pipe.execute())
+    # Entry ids repeat across streams: an entry is (stream key, id).
+    published = {(keys.stream(s), next(ids).decode()): s for s in consumed for _ in range(60 * len(hostile))}
     expected = sum(consumed[s] for s in published.values())
     assert expected > 1000
 
     def letters() -> list[DeadLetter]:
-        raw = client.xrange(keys.stream(Stream.DEAD_LETTERS))
+        raw: Any = client.xrange(keys.stream(Stream.DEAD_LETTERS))
         return [m for _, f in raw if isinstance(m := codec.decode(Stream.DEAD_LETTERS, f), DeadLetter)]
 
     wait_for(lambda: len(letters()) >= expected, f"{expected} dead letters", limit=300)
-    seen = {(d.entry_id, d.group) for d in letters()}
-    assert len({key for key in seen if key[0] in published}) == expected
+    seen = {(d.stream, d.entry_id, d.group) for d in letters()}
+    assert len({key for key in seen if key[:2] in published}) == expected
     assert stack.health() == dict.fromkeys(SERVICES, 200)
