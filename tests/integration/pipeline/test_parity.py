@@ -14,7 +14,14 @@ from ridgeline.backtest import build_services
 from ridgeline.replay import BUNDLED_CONFIG
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
-from ridgeline_shared.messages import Execution, ExecutorCommand, Message, OrderRequest, Watermark
+from ridgeline_shared.messages import (
+    Execution,
+    ExecutorCommand,
+    Message,
+    OrderRequest,
+    OrderStatus,
+    Watermark,
+)
 from ridgeline_shared.runtime.inprocess import InProcessPipeline
 from ridgeline_shared.runtime.worker import Worker
 
@@ -43,7 +50,9 @@ def orders_of(messages: list[Message]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for m in messages:
         if isinstance(m, OrderRequest):
-            out.append((m.client_order_id, m.symbol, m.side, m.quantity, m.target_position, m.event_time, m.reason))
+            out.append(
+                (m.client_order_id, m.symbol, m.side, m.quantity, m.target_position, m.event_time, m.reason)
+            )
         elif isinstance(m, ExecutorCommand):
             out.append((m.command_id, m.command, m.event_time))
     return out
@@ -89,4 +98,10 @@ def test_in_process_and_distributed_runs_give_identical_orders(sliced: str) -> N
         for worker in workers:
             worker.stop()
     assert orders_of(read(client, Stream.ORDERS)) == local_orders
-    assert fills_of(read(client, Stream.EXECUTIONS)) == local_fills
+    executions = read(client, Stream.EXECUTIONS)
+    assert fills_of(executions) == local_fills
+    # Every hop stamped its publish time: the acknowledgement carries the bar's whole path.
+    acks = [m for m in executions if isinstance(m, Execution) and m.status is OrderStatus.ACCEPTED]
+    assert acks
+    assert all(set(m.trace) == {"ingest", "predictor", "blender", "risk", "executor"} for m in acks)
+    assert all(m.trace["ingest"] <= m.trace["risk"] <= m.trace["executor"] for m in acks)

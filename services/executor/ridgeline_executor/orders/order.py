@@ -148,6 +148,8 @@ class Order:
     event_time: datetime
     trace_id: str
     limit_price: Decimal | None = None
+    # Per-hop publish times of the request (bar at ingest ... order at risk), for latency.
+    trace: dict[str, int] = field(default_factory=dict)
     horizon: str | None = None
     reason: str = ""
     status: OrderStatus = OrderStatus.INITIALIZED
@@ -179,6 +181,7 @@ class Order:
             event_time=request.event_time,
             trace_id=request.trace_id,
             limit_price=request.limit_price,
+            trace=dict(request.trace),
             horizon=request.horizon,
             reason=request.reason,
         )
@@ -290,6 +293,9 @@ class Order:
         return Execution(
             event_time=event_time,
             trace_id=self.trace_id,
+            # Acknowledgements within the order's own tick close its bar-to-order trace; a fill
+            # comes from a later bar and starts no latency of its own.
+            trace=self.trace if event_time == self.event_time else {},
             client_order_id=self.client_order_id,
             venue_order_id=event.venue_order_id,
             strategy_id=self.strategy_id,
@@ -319,6 +325,7 @@ class Order:
             "time_in_force": self.time_in_force.value,
             "event_time": self.event_time.isoformat(),
             "trace_id": self.trace_id,
+            "trace": self.trace,
             "limit_price": None if self.limit_price is None else str(self.limit_price),
             "horizon": self.horizon,
             "reason": self.reason,
@@ -347,6 +354,7 @@ class Order:
             time_in_force=TimeInForce(data["time_in_force"]),
             event_time=datetime.fromisoformat(data["event_time"]),
             trace_id=data["trace_id"],
+            trace=dict(data.get("trace", {})),
             limit_price=None if limit is None else Decimal(limit),
             horizon=data.get("horizon"),
             reason=data.get("reason", ""),
