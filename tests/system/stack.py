@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,6 @@ from ridgeline_shared.messages import Execution, Message, OrderRequest, Watermar
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("ingest", "predictor", "blender", "risk", "executor")
 TOKEN = "system-test-token"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 600.0, every: float = 0.5) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(every)
 
 
 @dataclass

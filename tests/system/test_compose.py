@@ -10,7 +10,8 @@ import pytest
 
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Bar, Execution, OrderStatus
-from tests.system.stack import SERVICES, TOKEN, ComposeStack, wait_for
+from tests.support.waiting import wait_for
+from tests.system.stack import SERVICES, TOKEN, ComposeStack
 
 pytestmark = pytest.mark.system
 
@@ -31,7 +32,7 @@ def test_every_service_is_healthy(stack: ComposeStack) -> None:
 
 
 def test_bars_become_fills(stack: ComposeStack) -> None:
-    wait_for(stack.finished, "the executor's end of data")
+    wait_for(stack.finished, "the executor's end of data", limit=600, every=0.5)
     bars = [m for _, m in stack.read(Stream.BARS) if isinstance(m, Bar)]
     executions = [m for _, m in stack.read(Stream.EXECUTIONS) if isinstance(m, Execution)]
     assert len(bars) == 1500

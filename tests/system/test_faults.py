@@ -14,7 +14,8 @@ import pytest
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import DeadLetter, OrderRequest
-from tests.system.stack import SERVICES, ComposeStack, fill_stream, order_stream, wait_for
+from tests.support.waiting import wait_for
+from tests.system.stack import SERVICES, ComposeStack, fill_stream, order_stream
 
 pytestmark = pytest.mark.system
 MAX_BARS = 3000
@@ -39,14 +40,14 @@ def replay(stack: ComposeStack, fault: str | None = None) -> Streams:
     stack.down()
     stack.up()
     if fault is not None:
-        wait_for(lambda: len(order_stream(stack)) >= 3, "orders to flow")
+        wait_for(lambda: len(order_stream(stack)) >= 3, "orders to flow", limit=600, every=0.2)
         assert not stack.finished(), "the replay ended before the fault could be injected"
         if fault == "redis":
             stack.restart("redis")
         else:
             stack.kill(fault)
             stack.start(fault)
-    wait_for(stack.finished, "the executor's end of data")
+    wait_for(stack.finished, "the executor's end of data", limit=600, every=0.5)
     return order_stream(stack), fill_stream(stack)
 
 
@@ -99,7 +100,7 @@ def _hostile_entries(valid: OrderRequest | None) -> list[dict[bytes, bytes]]:
 def test_hostile_entries_all_dead_letter_and_services_survive(stack: ComposeStack) -> None:
     stack.down()
     stack.up()
-    wait_for(stack.finished, "the executor's end of data")
+    wait_for(stack.finished, "the executor's end of data", limit=600, every=0.5)
     client, keys = stack.redis(), Keys()
     valid = next((m for _, m in stack.read(Stream.ORDERS) if isinstance(m, OrderRequest)), None)
     consumed = {  # stream -> the groups reading it
@@ -121,7 +122,7 @@ def test_hostile_entries_all_dead_letter_and_services_survive(stack: ComposeStac
         raw: Any = client.xrange(keys.stream(Stream.DEAD_LETTERS))
         return [m for _, f in raw if isinstance(m := codec.decode(Stream.DEAD_LETTERS, f), DeadLetter)]
 
-    wait_for(lambda: len(letters()) >= expected, f"{expected} dead letters", limit=300)
+    wait_for(lambda: len(letters()) >= expected, f"{expected} dead letters", limit=300, every=0.5)
     seen = {(d.stream, d.entry_id, d.group) for d in letters()}
     assert len({key for key in seen if key[:2] in published}) == expected
     assert stack.health() == dict.fromkeys(SERVICES, 200)

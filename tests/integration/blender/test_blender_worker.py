@@ -4,8 +4,7 @@ restart (snapshot + replay) changes neither the signals nor the weights."""
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,6 +33,7 @@ from ridgeline_shared.messages import (
 from ridgeline_shared.runtime.service import Outbox
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import real_bars
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 KEYS = Keys()
@@ -139,14 +139,6 @@ def produced(client: redis_lib.Redis) -> tuple[list[Signal], bool]:
     decoded = [codec.decode(Stream.SIGNALS, f) for _, f in client.xrange(KEYS.stream(Stream.SIGNALS))]
     eod = bool(decoded) and isinstance(decoded[-1], Watermark) and decoded[-1].end_of_data
     return [m for m in decoded if isinstance(m, Signal)], eod
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def comparable(signals: list[Signal]) -> list[str]:

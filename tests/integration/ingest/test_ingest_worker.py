@@ -3,7 +3,6 @@ without republishing, and the HTTP control plane (start, pause, stop)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,17 +18,10 @@ from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Bar, Message, Watermark
 from ridgeline_shared.runtime.app import create_app
 from ridgeline_shared.runtime.worker import Worker
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "t0ken"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def bars_stream(client: redis_lib.Redis, prefix: str = "ridgeline") -> list[Message]:

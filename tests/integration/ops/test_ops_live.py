@@ -4,8 +4,7 @@ Worker, uvicorn on a free port) and the dead-letter stream of a real Redis."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,18 +22,11 @@ from ridgeline_shared.runtime.app import create_app
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import publish_ticks, real_bars
 from tests.support.counting_service import CountingService
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 KEYS = Keys()
 TOKEN = "s3cret"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -4,7 +4,6 @@ identical order and fill streams on the same data and configuration."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -39,11 +38,11 @@ SLICE = {
 
 
 @pytest.fixture
-def sliced(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[str]:
+def sliced(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> str:
     for key, value in SLICE.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RIDGELINE_REDIS_URL", redis_url)
-    yield redis_url
+    return redis_url
 
 
 def orders_of(messages: list[Message]) -> list[tuple[Any, ...]]:

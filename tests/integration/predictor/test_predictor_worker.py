@@ -3,8 +3,6 @@ output for the same bars, also across a restart in the middle of the stream."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,18 +18,11 @@ from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Bar, Predictions, Watermark
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import publish_ticks, real_bars
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 KEYS = Keys()
 CONFIG = PredictorConfig(z_min_samples=20, z_window_sessions=0.5, ic_window=50, ic_min_samples=10)
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 120.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def predictions(client: redis.Redis) -> list[Predictions]:

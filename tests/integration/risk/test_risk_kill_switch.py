@@ -4,7 +4,6 @@ and survives a restart of the risk service, with or without its snapshot."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -32,20 +31,13 @@ from ridgeline_shared.messages import (
 from ridgeline_shared.runtime.app import create_app
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import publish_ticks, real_bars
+from tests.support.waiting import wait_for
 from tests.unit.risk.risk_kit import signal_for
 
 pytestmark = pytest.mark.integration
 KEYS = Keys()
 TOKEN = "risk-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def read(client: redis_lib.Redis, stream: Stream) -> list[Message]:

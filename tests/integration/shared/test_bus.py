@@ -27,18 +27,11 @@ from ridgeline_shared.runtime.service import Outbox, Service
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import publish_ticks, real_bars
 from tests.support.counting_service import CountingService
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 KEYS = Keys()
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def outputs(client: redis_lib.Redis) -> list[Predictions]:
