@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -92,20 +93,36 @@ def _environment(args: argparse.Namespace, mode: str) -> dict[str, str]:
     return env
 
 
-def run(args: argparse.Namespace) -> int:
-    """Replay to end of data, write the report, stop everything. Exit status 0 on success."""
+def _supervised(args: argparse.Namespace, mode: str, body: Callable[[Stack], int], on_interrupt: int) -> int:
+    """Start the stack, run ``body``, and stop everything whatever happens (Ctrl-C, SIGTERM, a
+    service dying): the one place the launcher's exit statuses are decided."""
     run_dir = args.out or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    stack = Stack(run_dir, _environment(args, "replay"), redis_url=args.redis_url, quiet_logs=args.quiet)
+    stack = Stack(run_dir, _environment(args, mode), redis_url=args.redis_url, quiet_logs=args.quiet)
     signal.signal(signal.SIGTERM, _interrupt)
-    keys = Keys(os.environ.get("RIDGELINE_PREFIX", "ridgeline"))
     try:
         stack.start()
+        return body(stack)
+    except LaunchError as exc:
+        print(f"ridgeline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the services", file=sys.stderr)
+        return on_interrupt
+    finally:
+        stack.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay to end of data, write the report, stop everything. Exit status 0 on success."""
+    keys = Keys(os.environ.get("RIDGELINE_PREFIX", "ridgeline"))
+
+    def replay_and_report(stack: Stack) -> int:
         client = redis.Redis.from_url(stack.redis_url)
         started, shown = time.monotonic(), 0.0
         while not end_of_data(client, keys):
             if dead := stack.dead():
                 raise LaunchError(
-                    f"service(s) died during the replay: {', '.join(dead)} (see {run_dir}/logs)"
+                    f"service(s) died during the replay: {', '.join(dead)} (see {stack.run_dir}/logs)"
                 )
             if time.monotonic() - started > args.timeout:
                 raise LaunchError(f"replay did not finish within {args.timeout:.0f}s")
@@ -115,38 +132,23 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.25)
         elapsed = time.monotonic() - started
         print(f"replay finished in {elapsed:.1f}s: {_progress(stack, client, keys)}")
-        paths = build_report(stack.redis_url, keys.prefix, run_dir / "report")
+        paths = build_report(stack.redis_url, keys.prefix, stack.run_dir / "report")
         for line in summary_lines(paths.metrics):
             print(line)
         print(f"report: {paths.html}\nmetrics: {paths.json}")
         return 0
-    except LaunchError as exc:
-        print(f"ridgeline: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: stopping the services", file=sys.stderr)
-        return 130
-    finally:
-        stack.stop()
+
+    return _supervised(args, "replay", replay_and_report, on_interrupt=130)
 
 
 def up(args: argparse.Namespace) -> int:
     """Start the stack and keep it running until Ctrl-C (paper or live trading, or a replay)."""
-    run_dir = args.out or Path("runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    stack = Stack(run_dir, _environment(args, args.mode), redis_url=args.redis_url, quiet_logs=args.quiet)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        stack.start()
+
+    def serve(stack: Stack) -> int:
         print(f"control token: {stack.token}  (Authorization: Bearer <token>)")
         while not (dead := stack.dead()):
             time.sleep(0.5)
         print(f"ridgeline: service(s) stopped: {', '.join(dead)}", file=sys.stderr)
         return 1
-    except LaunchError as exc:
-        print(f"ridgeline: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stopping the services", file=sys.stderr)
-        return 0
-    finally:
-        stack.stop()
+
+    return _supervised(args, args.mode, serve, on_interrupt=0)
