@@ -24,6 +24,7 @@ from ridgeline_risk.config import LimitsUpdate, RiskLimits, RiskSettings
 from ridgeline_risk.engine import Emitted, RiskEngine
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Bar, Execution, Message, Signal, TradingState
+from ridgeline_shared.runtime import metrics
 from ridgeline_shared.runtime.service import CommandError, Input, Outbox, Service
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,11 @@ class RiskService(Service):
             "portfolio": self.engine.portfolio_view(),
             "limits": self.engine.limits.model_dump(mode="json"),
         }
+        status = self._views["status"]
+        metrics.EQUITY.set(float(status["equity"]))
+        metrics.PNL_REALIZED.set(float(self.engine.portfolio.ledger.realized_pnl))
+        for state in TradingState:
+            metrics.TRADING_STATE.labels(state.value).set(int(state is self.engine.state))
 
     def status(self) -> dict[str, Any]:
         return self._views["status"]

@@ -68,8 +68,10 @@ class InProcessPipeline:
         sources = [n for n in self.nodes if n.merger is None]
         consumers = [n for n in self.nodes if n.merger is not None]
         while True:
-            while any([self._drain(node) for node in consumers]):
-                pass
+            while True:
+                drained = [self._drain(node) for node in consumers]  # all of them, every round
+                if not any(drained):
+                    break
             produced = False
             for node in sources:
                 out = Outbox()

@@ -33,3 +33,12 @@ BACKPRESSURE_WAITS = Counter(
 )
 LAST_TICK = Gauge("ridgeline_last_tick_timestamp_seconds", "Event time of the last tick", ["service"])
 PAUSED = Gauge("ridgeline_paused", "1 while paused by control", ["service"])
+
+# Trading figures, from what services publish (the worker counts them at commit) and from risk's
+# portfolio view: orders by status, fills, denials by reason, equity, realised PnL, trading state.
+ORDERS = Counter("ridgeline_orders_total", "Order status changes published", ["service", "status"])
+FILLS = Counter("ridgeline_fills_total", "Fills published")
+DENIALS = Counter("ridgeline_denials_total", "Orders denied by risk", ["reason"])
+EQUITY = Gauge("ridgeline_equity", "Portfolio equity at the last tick (quote currency)")
+PNL_REALIZED = Gauge("ridgeline_pnl_realized", "Realised PnL (quote currency)")
+TRADING_STATE = Gauge("ridgeline_trading_state", "1 for the current trading state", ["state"])

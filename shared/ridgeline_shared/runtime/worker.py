@@ -27,7 +27,7 @@ from redis import Redis
 from ridgeline_shared import codec
 from ridgeline_shared.clock import wall_now, wall_ns
 from ridgeline_shared.keys import Keys, Stream, group_name
-from ridgeline_shared.messages import DeadLetter, Watermark
+from ridgeline_shared.messages import DeadLetter, Execution, RiskEvent, Watermark
 from ridgeline_shared.runtime import bus, metrics
 from ridgeline_shared.runtime.merge import LateEntryError, Tick, TickMerger
 from ridgeline_shared.runtime.service import Outbox, Service
@@ -340,6 +340,7 @@ class Worker:
             stamped = message.stamped(self.name, now_ns)
             pipe.xadd(self.keys.stream(stream), codec.encode(stamped))  # type: ignore[arg-type]
             metrics.MESSAGES_OUT.labels(self.name, stream.value).inc()
+            self._count_trading(message)
             ingest_ns = message.trace.get("ingest")
             if ingest_ns and not isinstance(message, Watermark):
                 metrics.E2E_SECONDS.labels(self.name).observe(max(0, now_ns - ingest_ns) / 1e9)
@@ -382,6 +383,14 @@ class Worker:
         pipe.execute()
         metrics.COMMIT_SECONDS.labels(self.name).observe(time.perf_counter() - started)
         self.end_of_data = self.end_of_data or batch.end_of_data
+
+    def _count_trading(self, message: object) -> None:
+        if isinstance(message, Execution):
+            metrics.ORDERS.labels(self.name, message.status.value).inc()
+            if message.fill is not None:
+                metrics.FILLS.inc()
+        elif isinstance(message, RiskEvent) and message.reason_code is not None:
+            metrics.DENIALS.labels(message.reason_code.value).inc()
 
     def _write_snapshot(self, pipe: Any, positions: str) -> None:
         merger = json.dumps(self._merger.state()) if self._merger else "{}"
