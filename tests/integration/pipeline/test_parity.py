@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from prometheus_client import REGISTRY
 
 from ridgeline.backtest import build_services
 from ridgeline.replay import BUNDLED_CONFIG
@@ -104,3 +105,12 @@ def test_in_process_and_distributed_runs_give_identical_orders(sliced: str) -> N
     assert acks
     assert all(set(m.trace) == {"ingest", "predictor", "blender", "risk", "executor"} for m in acks)
     assert all(m.trace["ingest"] <= m.trace["risk"] <= m.trace["executor"] for m in acks)
+    # The trading metrics count what was published.
+    accepted = REGISTRY.get_sample_value(
+        "ridgeline_orders_total", {"service": "executor", "status": "ACCEPTED"}
+    )
+    assert accepted is not None
+    assert accepted >= len(acks)
+    fills = REGISTRY.get_sample_value("ridgeline_fills_total")
+    assert fills is not None
+    assert fills >= len(local_fills)
