@@ -144,7 +144,9 @@ def ridgeline_throughput(client: redis.Redis, url: str, backlog: int, batch: int
         for fields in _tick_fields(tick, stamp=False):
             pipe.xadd(stream, fields)  # type: ignore[arg-type]
     last = ticks[-1][0].event_time
-    pipe.xadd(stream, codec.encode(Watermark(event_time=last, trace_id="eod", producer="bench", end_of_data=True)))  # type: ignore[arg-type]
+    pipe.xadd(
+        stream, codec.encode(Watermark(event_time=last, trace_id="eod", producer="bench", end_of_data=True))
+    )  # type: ignore[arg-type]
     pipe.execute()
     sink = _Sink(ServiceSettings(redis_url=url, prefix="bench", bus={"batch_size": batch}))
     worker = Worker(sink)
@@ -180,16 +182,23 @@ def main() -> None:
         "params": vars(args),
     }
     path = write_results("bus_hop", figures)
-    print(
-        table(
-            [
-                ("", "raw redis-py", "ridgeline worker", "ratio"),
-                ("hop p50 (us)", f"{raw_lat['p50_us']:.0f}", f"{ours_lat['p50_us']:.0f}", f"{figures['latency_ratio_p50']:.2f}x"),
-                ("hop p99 (us)", f"{raw_lat['p99_us']:.0f}", f"{ours_lat['p99_us']:.0f}", f"{figures['latency_ratio_p99']:.2f}x"),
-                ("throughput (msg/s)", f"{raw_tp:,.0f}", f"{ours_tp:,.0f}", f"{figures['throughput_ratio']:.2f}x"),
-            ]
-        )
-    )  # fmt: skip
+    rows = [
+        ("", "raw redis-py", "ridgeline worker", "ratio"),
+        (
+            "hop p50 (us)",
+            f"{raw_lat['p50_us']:.0f}",
+            f"{ours_lat['p50_us']:.0f}",
+            f"{figures['latency_ratio_p50']:.2f}x",
+        ),
+        (
+            "hop p99 (us)",
+            f"{raw_lat['p99_us']:.0f}",
+            f"{ours_lat['p99_us']:.0f}",
+            f"{figures['latency_ratio_p99']:.2f}x",
+        ),
+        ("throughput (msg/s)", f"{raw_tp:,.0f}", f"{ours_tp:,.0f}", f"{figures['throughput_ratio']:.2f}x"),
+    ]
+    print(table(rows))
     print(f"written to {path}")
 
 

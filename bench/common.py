@@ -70,10 +70,19 @@ def synthetic_bars(symbols: int, ticks: int, start_minute: int = 0) -> list[list
             prices[s] = c
             tick.append(
                 Bar(
-                    event_time=close_time, trace_id=f"S{s:04d}@{close_time.isoformat()}", symbol=f"S{s:04d}",
-                    interval="5m", open_time=close_time - timedelta(minutes=5), open=o, high=max(o, c) * 1.0005,
-                    low=min(o, c) * 0.9995, close=c, volume=1000.0 + s, received_at=close_time, source="bench",
-                )  # fmt: skip
+                    event_time=close_time,
+                    trace_id=f"S{s:04d}@{close_time.isoformat()}",
+                    symbol=f"S{s:04d}",
+                    interval="5m",
+                    open_time=close_time - timedelta(minutes=5),
+                    open=o,
+                    high=max(o, c) * 1.0005,
+                    low=min(o, c) * 0.9995,
+                    close=c,
+                    volume=1000.0 + s,
+                    received_at=close_time,
+                    source="bench",
+                )
             )
         out.append(tick)
     return out
