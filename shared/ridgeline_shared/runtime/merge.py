@@ -121,13 +121,16 @@ class TickMerger:
         return [lane for lane in self._lanes.values() if lane.spec.lag == 0]
 
     def _next_time(self) -> datetime | None:
-        candidates = [
-            t
-            for lane in self._primary()
-            for _, _, t, _ in lane.marks
-            if t is not None and (self.last_tick is None or t > self.last_tick)
-        ]
-        return min(candidates) if candidates else None
+        """The earliest watermark of a primary input beyond the last tick. Marks are kept in stream
+        order, whose times never decrease, and consumed ones are dropped: only a lane's head is
+        read, so this stays O(inputs) however deep the backlog."""
+        best: datetime | None = None
+        for lane in self._primary():
+            for _, _, t, _ in lane.marks:
+                if self.last_tick is None or t > self.last_tick:
+                    best = t if best is None else min(best, t)
+                    break
+        return best
 
     def _covered(self, lane: _Lane, until: datetime | None) -> bool:
         return lane.end_of_data or until is None or (lane.watermark is not None and lane.watermark >= until)
