@@ -16,11 +16,10 @@ the synthetic ingest source, in phases:
    of what it commits (a tick's entries and its watermark share one commit time):
 
    - orders out: risk's watermark of tick T on ``orders`` minus ingest's of T (3 hops);
-   - order acknowledged: the executor takes orders with lag 1 (DESIGN.md), so orders of T reach
-     the paper venue with bar T+1; ack = the executor's first execution of each order minus
-     ingest's publish of the order's bar: it includes the wait for the next bar;
-   - executor turnaround: the executor's watermark of T+1 minus max(ingest's T+1, risk's T),
-     the part of the ack that is not the wait (1 hop);
+   - order acknowledged: the executor reads a tick's orders after its bars and acknowledges them
+     within the tick; ack = the executor's first execution of each order minus ingest's publish
+     of the order's bar (4 hops);
+   - executor turnaround: the executor's watermark of T minus risk's of T (1 hop);
    - per order: each OrderRequest's risk stamp, each order's first execution.
 
 Memory (each service's VmRSS, Redis ``used_memory``) is sampled every second throughout.
@@ -509,9 +508,7 @@ def _paced(
     ticks = [t for t in sorted(bars) if t in measured]
     tick_set = set(ticks)
     orders_out = [risk[t] - bars[t] for t in ticks if t in risk]
-    turnaround = [
-        executor[t + 1] - max(bars[t + 1], risk[t]) for t in ticks if t + 1 in executor and t + 1 in bars
-    ]
+    turnaround = [executor[t] - risk[t] for t in ticks if t in executor and t in risk]
     bar_to_executor = [executor[t] - bars[t] for t in ticks if t in executor]
     per_order_out: list[int] = []
     traced_out: list[int] = []
