@@ -10,6 +10,7 @@ import pytest
 import redis as redis_lib
 from fastapi.testclient import TestClient
 
+from ridgeline.replay import end_of_data
 from ridgeline_ingest.service import IngestService
 from ridgeline_ingest.settings import IngestSettings
 from ridgeline_shared import codec
@@ -27,14 +28,6 @@ TOKEN = "t0ken"
 def bars_stream(client: redis_lib.Redis, prefix: str = "ridgeline") -> list[Message]:
     entries = client.xrange(Keys(prefix).stream(Stream.BARS))
     return [codec.decode(Stream.BARS, fields) for _, fields in entries]
-
-
-def ended(client: redis_lib.Redis, prefix: str = "ridgeline") -> bool:
-    last = client.xrevrange(Keys(prefix).stream(Stream.BARS), count=1)
-    if not last:
-        return False
-    message = codec.decode(Stream.BARS, last[0][1])
-    return isinstance(message, Watermark) and message.end_of_data
 
 
 @pytest.fixture
@@ -63,7 +56,7 @@ def test_replay_writes_ticks_and_one_end_of_data(
     worker_factory: Callable[..., Worker], redis_client: redis_lib.Redis
 ) -> None:
     worker_factory(symbols=["ETHBTC", "TRXBTC"], max_bars=600)
-    wait_for(lambda: ended(redis_client), "end of data")
+    wait_for(lambda: end_of_data(redis_client, Keys(), Stream.BARS), "end of data")
     messages = bars_stream(redis_client)
     bars = [m for m in messages if isinstance(m, Bar)]
     marks = [m for m in messages if isinstance(m, Watermark)]
@@ -87,15 +80,15 @@ def test_a_restarted_ingest_resumes_without_republishing(
     worker_factory: Callable[..., Worker], redis_client: redis_lib.Redis
 ) -> None:
     worker_factory(prefix="straight", symbols=["ADABTC", "XRPETH"], max_bars=160)
-    wait_for(lambda: ended(redis_client, "straight"), "the uninterrupted run")
+    wait_for(lambda: end_of_data(redis_client, Keys("straight"), Stream.BARS), "the uninterrupted run")
     straight = bars_stream(redis_client, "straight")
 
     first = worker_factory(prefix="restarted", symbols=["ADABTC", "XRPETH"], max_bars=160, speed=6000.0)
     wait_for(lambda: len(bars_stream(redis_client, "restarted")) >= 30, "some ticks")
     first.stop()
-    assert not ended(redis_client, "restarted")
+    assert not end_of_data(redis_client, Keys("restarted"), Stream.BARS)
     worker_factory(prefix="restarted", symbols=["ADABTC", "XRPETH"], max_bars=160, speed=6000.0)
-    wait_for(lambda: ended(redis_client, "restarted"), "the resumed run", limit=120)
+    wait_for(lambda: end_of_data(redis_client, Keys("restarted"), Stream.BARS), "the resumed run", limit=120)
     assert strip_trace(bars_stream(redis_client, "restarted")) == strip_trace(straight)
 
 
@@ -117,7 +110,7 @@ def test_http_control_start_pause_stop(
     assert client.post("/control/resume", headers=auth).json()["result"] == {"paused": False}
     stopped = client.post("/control/stop", headers=auth).json()["result"]
     assert stopped["changed"] is True
-    wait_for(lambda: ended(redis_client), "end of data")
+    wait_for(lambda: end_of_data(redis_client, Keys(), Stream.BARS), "end of data")
     eod = bars_stream(redis_client)[-1]
     assert isinstance(eod, Watermark)
     assert eod.stats["stopped"] == 1

@@ -11,7 +11,7 @@ import redis as redis_lib
 from prometheus_client import REGISTRY
 
 from ridgeline.backtest import build_services
-from ridgeline.replay import BUNDLED_CONFIG
+from ridgeline.replay import BUNDLED_CONFIG, end_of_data
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import (
@@ -20,7 +20,6 @@ from ridgeline_shared.messages import (
     Message,
     OrderRequest,
     OrderStatus,
-    Watermark,
 )
 from ridgeline_shared.runtime.inprocess import InProcessPipeline
 from ridgeline_shared.runtime.worker import Worker
@@ -71,13 +70,6 @@ def read(client: redis_lib.Redis, stream: Stream) -> list[Message]:
     return [codec.decode(stream, fields) for _, fields in entries]
 
 
-def finished(client: redis_lib.Redis) -> bool:
-    last: Any = client.xrevrange(Keys().stream(Stream.EXECUTIONS), count=5)
-    return any(
-        isinstance(m := codec.decode(Stream.EXECUTIONS, f), Watermark) and m.end_of_data for _, f in last
-    )
-
-
 def test_in_process_and_distributed_runs_give_identical_orders(sliced: str) -> None:
     local = InProcessPipeline(build_services()).run()
     local_orders, local_fills = orders_of(local[Stream.ORDERS]), fills_of(local[Stream.EXECUTIONS])
@@ -90,7 +82,7 @@ def test_in_process_and_distributed_runs_give_identical_orders(sliced: str) -> N
         worker.start()
     try:
         deadline = time.monotonic() + 600
-        while not finished(client):
+        while not end_of_data(client, Keys()):
             assert time.monotonic() < deadline, "the distributed run did not finish"
             assert all(w.alive for w in workers), [w.status() for w in workers if not w.alive]
             time.sleep(0.2)

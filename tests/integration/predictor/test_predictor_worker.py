@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 
+from ridgeline.replay import end_of_data
 from ridgeline_predictor.config import PredictorConfig, PredictorSettings, bundled_models_dir
 from ridgeline_predictor.core import PredictorCore
 from ridgeline_predictor.registry import SessionSettings, load_registry
@@ -15,7 +16,7 @@ from ridgeline_predictor.service import PredictorService
 from ridgeline_shared import codec
 from ridgeline_shared.config import DEFAULT_HORIZONS
 from ridgeline_shared.keys import Keys, Stream
-from ridgeline_shared.messages import Bar, Predictions, Watermark
+from ridgeline_shared.messages import Bar, Predictions
 from ridgeline_shared.runtime.worker import Worker
 from tests.support.bars import publish_ticks, real_bars
 from tests.support.waiting import wait_for
@@ -28,14 +29,6 @@ CONFIG = PredictorConfig(z_min_samples=20, z_window_sessions=0.5, ic_window=50, 
 def predictions(client: redis.Redis) -> list[Predictions]:
     decoded = [codec.decode(Stream.PREDICTIONS, f) for _, f in client.xrange(KEYS.stream(Stream.PREDICTIONS))]
     return [m for m in decoded if isinstance(m, Predictions)]
-
-
-def eod(client: redis.Redis) -> bool:
-    last = client.xrevrange(KEYS.stream(Stream.PREDICTIONS), count=1)
-    if not last:
-        return False
-    message = codec.decode(Stream.PREDICTIONS, last[0][1])
-    return isinstance(message, Watermark) and message.end_of_data
 
 
 def expected(bars: list[Bar]) -> list[dict[str, Any]]:
@@ -72,7 +65,7 @@ def test_worker_output_equals_core_output_across_a_restart(redis_url: str, redis
     worker = start(redis_url)  # restores the snapshot and replays what was committed after it
     try:
         publish_ticks(redis_client, KEYS, rest, end_of_data=True)
-        wait_for(lambda: eod(redis_client), "end of data")
+        wait_for(lambda: end_of_data(redis_client, KEYS, Stream.PREDICTIONS), "end of data")
     finally:
         worker.stop()
     got = [m.model_dump(exclude={"trace"}) for m in predictions(redis_client)]

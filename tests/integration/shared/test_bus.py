@@ -17,10 +17,11 @@ import pytest
 import redis as redis_lib
 from fastapi.testclient import TestClient
 
+from ridgeline.replay import end_of_data
 from ridgeline_shared import codec
 from ridgeline_shared.config import ServiceSettings
 from ridgeline_shared.keys import Keys, Stream
-from ridgeline_shared.messages import DeadLetter, Predictions, Watermark
+from ridgeline_shared.messages import DeadLetter, Predictions
 from ridgeline_shared.runtime import bus
 from ridgeline_shared.runtime.app import create_app
 from ridgeline_shared.runtime.service import Outbox, Service
@@ -40,12 +41,8 @@ def outputs(client: redis_lib.Redis) -> list[Predictions]:
     return [m for m in decoded if isinstance(m, Predictions)]
 
 
-def eod_seen(client: redis_lib.Redis) -> bool:
-    last = client.xrevrange(KEYS.stream(Stream.PREDICTIONS), count=1)
-    if not last:
-        return False
-    message = codec.decode(Stream.PREDICTIONS, last[0][1])
-    return isinstance(message, Watermark) and message.end_of_data
+def ended(client: redis_lib.Redis) -> bool:
+    return end_of_data(client, KEYS, Stream.PREDICTIONS)
 
 
 @pytest.fixture
@@ -87,12 +84,15 @@ def test_kill_9_mid_batch_gives_every_output_exactly_once(
     for _ in range(3):
         process = spawn_counter(redis_url, slow_ms=3)
         target = len(outputs(redis_client)) + 20
-        wait_for(lambda t=target: len(outputs(redis_client)) > t or eod_seen(redis_client), "progress")
+        wait_for(
+            lambda t=target: len(outputs(redis_client)) > t or ended(redis_client),
+            "progress",
+        )
         process.send_signal(signal.SIGKILL)
         process.wait()
     process = spawn_counter(redis_url, slow_ms=0)
     try:
-        wait_for(lambda: eod_seen(redis_client), "end of data")
+        wait_for(lambda: ended(redis_client), "end of data")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)
@@ -124,7 +124,7 @@ def test_malformed_entries_go_to_dead_letters_and_the_consumer_goes_on(
         redis_client.xadd(stream, fields)  # type: ignore[arg-type]
     publish_ticks(redis_client, KEYS, good[1:])
     worker = worker_factory()
-    wait_for(lambda: eod_seen(redis_client), "end of data")
+    wait_for(lambda: ended(redis_client), "end of data")
     letters = [
         codec.decode(Stream.DEAD_LETTERS, fields)
         for _, fields in redis_client.xrange(KEYS.stream(Stream.DEAD_LETTERS))
@@ -142,7 +142,7 @@ def test_handler_failure_dead_letters_after_max_attempts(
     bars[1] = bars[1].model_copy(update={"volume": 13.0})  # the counting service's poison value
     publish_ticks(redis_client, KEYS, bars)
     worker_factory(bus={"max_attempts": 3})
-    wait_for(lambda: eod_seen(redis_client), "end of data")
+    wait_for(lambda: ended(redis_client), "end of data")
     (letter,) = [
         codec.decode(Stream.DEAD_LETTERS, f) for _, f in redis_client.xrange(KEYS.stream(Stream.DEAD_LETTERS))
     ]
