@@ -16,16 +16,6 @@ from pathlib import Path
 
 from ridgeline.replay import DEFAULT_SYMBOLS, config_environment
 from ridgeline.report import RunData, summary_lines, write_report
-from ridgeline_blender.config import BlenderSettings
-from ridgeline_blender.service import BlenderService
-from ridgeline_executor.config import ExecutorSettings
-from ridgeline_executor.service import ExecutorService
-from ridgeline_ingest.service import IngestService
-from ridgeline_ingest.settings import IngestSettings
-from ridgeline_predictor.config import PredictorSettings
-from ridgeline_predictor.service import PredictorService
-from ridgeline_risk.config import RiskSettings
-from ridgeline_risk.service import RiskService
 from ridgeline_shared.config import ConfigError, load_settings
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Bar, Message
@@ -34,7 +24,22 @@ from ridgeline_shared.runtime.service import Service
 
 
 def build_services() -> list[Service]:
-    """Every service with its settings read as the distributed services read theirs."""
+    """Every service with its settings read as the distributed services read theirs.
+
+    The service packages are imported here, not at module level, so the operator image (report
+    and CLI, no service packages) can still load this module's command-line arguments.
+    """
+    from ridgeline_blender.config import BlenderSettings
+    from ridgeline_blender.service import BlenderService
+    from ridgeline_executor.config import ExecutorSettings
+    from ridgeline_executor.service import ExecutorService
+    from ridgeline_ingest.service import IngestService
+    from ridgeline_ingest.settings import IngestSettings
+    from ridgeline_predictor.config import PredictorSettings
+    from ridgeline_predictor.service import PredictorService
+    from ridgeline_risk.config import RiskSettings
+    from ridgeline_risk.service import RiskService
+
     return [
         IngestService(load_settings(IngestSettings)),
         PredictorService(load_settings(PredictorSettings)),
