@@ -38,7 +38,9 @@ STREAM_TYPES: dict[Stream, tuple[type[Message], ...]] = {
 def _adapter(types: tuple[type[Message], ...]) -> TypeAdapter[Any]:
     if len(types) == 1:
         return TypeAdapter(types[0])
-    return TypeAdapter(Annotated[Union[types], Field(discriminator="type")])  # noqa: UP007
+    # Typed Any: what a typing special form may be passed as differs across pydantic releases.
+    union: Any = Annotated[Union[types], Field(discriminator="type")]  # noqa: UP007
+    return TypeAdapter(union)
 
 
 _ADAPTERS = {stream: _adapter(types) for stream, types in STREAM_TYPES.items()}
