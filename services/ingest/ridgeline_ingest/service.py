@@ -6,9 +6,9 @@ and the report know it finished. Control: ``start`` (optionally with files, symb
 speed), ``stop`` (end now, with end of data), and the worker's built-in ``pause``/``resume``.
 
 Restarts: the state (cursor = last published tick, counters, phase, the plan of the run) is in the
-snapshot the worker commits with every tick, and is also written by the tick's own transaction
-(``out.add_op``) so command results survive too. A restarted replay rebuilds its pipeline and
-fast-forwards through the ticks it already published, without republishing them.
+snapshot the worker commits with every tick and every command of a source. A restarted replay
+rebuilds its pipeline and fast-forwards through the ticks it already published, without
+republishing them.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from redis import Redis
-from redis.client import Pipeline
 
 from ridgeline_ingest.pipeline import Ingestor, Tick
 from ridgeline_ingest.replay import LiveFeed, Pacer, Replay
@@ -116,7 +114,6 @@ class IngestService(Service):
                     raise ValueError(f"ingest snapshot version {state.get('version')} is not {STATE_VERSION}")
             else:
                 state = {}
-            self._seq: int = int(state.get("seq", 0))
             self._phase: str = state.get("phase") or ("running" if self.config.autostart else "idle")
             self._plan: dict[str, Any] = state.get("plan") or self._default_plan()
             last = state.get("last_tick")
@@ -140,7 +137,6 @@ class IngestService(Service):
         stats = self._engine.ingestor.stats if self._engine is not None else self._saved_stats
         state = {
             "version": STATE_VERSION,
-            "seq": self._seq,
             "phase": self._phase,
             "plan": self._plan,
             "last_tick": self._last_tick.isoformat() if self._last_tick else None,
@@ -150,28 +146,6 @@ class IngestService(Service):
             "stats": {s: st.to_dict() for s, st in sorted(stats.items())},
         }
         return json.dumps(state, separators=(",", ":")).encode()
-
-    def _persist(self, out: Outbox) -> None:
-        """Write the state in the same transaction as the outputs (commands included)."""
-        self._seq += 1
-        key = self.keys.service_state(self.name, "state")
-        data = self._state_bytes()
-
-        def write(pipe: Pipeline) -> None:
-            pipe.hset(key, mapping={"state": data})
-
-        out.add_op(write)
-
-    def on_start(self, redis: Redis | None) -> None:
-        if redis is None:  # the in-process backtest: nothing durable to read
-            return
-        raw = redis.hget(self.keys.service_state(self.name, "state"), "state")
-        if not raw:
-            return
-        data = raw if isinstance(raw, bytes) else str(raw).encode()
-        if int(json.loads(data).get("seq", -1)) > self._seq:
-            log.info("durable ingest state is newer than the snapshot; using it")
-            self.restore(data)
 
     # -- engine ---------------------------------------------------------------------------
     def _discover(self, plan: dict[str, Any]) -> Discovery:
@@ -293,7 +267,6 @@ class IngestService(Service):
         if self._started_mono is None:
             self._started_mono = self._monotonic()
         self._bars_this_process += len(tick.bars)
-        self._persist(out)
         if self._ticks % PROGRESS_LOG_EVERY == 0:
             log.info("replay progress %s", json.dumps(self._progress()))
 
@@ -322,7 +295,6 @@ class IngestService(Service):
         self._phase = "finished"
         self._ended_by = ended_by
         self._ended_mono = self._monotonic()
-        self._persist(out)
         log.info("end of data (%s): %s", ended_by, json.dumps(counters, sort_keys=True))
 
     # -- control --------------------------------------------------------------------------
@@ -370,7 +342,6 @@ class IngestService(Service):
         self._pacer.reset(float(plan.get("speed") or 0.0))
         changed = self._phase != "running" or bool(replan) or request.speed is not None
         self._phase = "running"
-        self._persist(out)
         return {"phase": self._phase, "plan": self._plan, "changed": changed}
 
     def _allowed(self, raw: str) -> Path:

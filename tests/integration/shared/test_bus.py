@@ -207,6 +207,19 @@ def test_back_pressure_bounds_a_lagging_consumer(
     wait_for(lambda: redis_client.xlen(stream) > held, "producer resumes once the consumer catches up")
 
 
+def test_a_source_is_snapshotted_with_every_commit(
+    redis_client: redis_lib.Redis, worker_factory: Callable[..., Worker]
+) -> None:
+    """A restarted source resumes from the snapshot committed with its last published entry."""
+    worker = worker_factory(_FloodSource, bus={"max_lag": 40})
+    stream = KEYS.stream(Stream.BARS)
+    bus.ensure_group(redis_client, stream, "sleepy")  # holds the source at the lag bound
+    wait_for(lambda: worker.status()["output_lag"].get("bars", 0) >= 40, "the source held at the bound")
+    worker.stop()
+    cursor = int(redis_client.hget(KEYS.snapshot("flood"), "state") or 0)
+    assert cursor == redis_client.xlen(stream)
+
+
 def test_control_plane_requires_the_token(redis_url: str) -> None:
     open_worker = Worker(CountingService(ServiceSettings(redis_url=redis_url)))
     with TestClient(create_app(open_worker)) as client:
