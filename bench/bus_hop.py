@@ -3,7 +3,9 @@ XADD / XREADGROUP loop measured in the same run on the same private Redis.
 
     python -m bench.bus_hop [--n 2000] [--backlog 20000]
 
-Latency is ping-pong (one tick in flight), so it is the hop's floor, not a queueing figure.
+Latency is ping-pong (one tick in flight), so it is the hop's floor, not a queueing figure: from
+just before the publisher's XADD (payload already encoded, in both loops) to the handler (ours) or
+the XREADGROUP reply (raw). A tick is one frame (its bar and watermark), as the worker publishes.
 Throughput drains a backlog as fast as the consumer can (read, decode, merge, handle, commit).
 """
 
@@ -37,14 +39,15 @@ class _Sink(Service):
     def __init__(self, settings: ServiceSettings) -> None:
         super().__init__(settings)
         self.latencies: list[int] = []
+        self.sent_ns: int | None = None  # set by the publisher just before its XADD
         self.seen = 0
         self.arrived = threading.Event()
         self.done = threading.Event()
 
     def on_message(self, stream: Stream, message: Message, out: Outbox) -> None:
-        sent = message.trace.get("bench")
-        if sent is not None:
-            self.latencies.append(time.perf_counter_ns() - sent)
+        if self.sent_ns is not None:
+            self.latencies.append(time.perf_counter_ns() - self.sent_ns)
+            self.sent_ns = None
         self.seen += 1
         self.arrived.set()
 
@@ -58,14 +61,10 @@ class _Sink(Service):
         return None
 
 
-def _tick_fields(bars: list[Bar], stamp: bool) -> list[dict[bytes, bytes]]:
-    fields = []
-    for bar in bars:
-        message = bar.stamped("bench", time.perf_counter_ns()) if stamp else bar
-        fields.append(codec.encode(message))
+def _tick_fields(bars: list[Bar]) -> dict[bytes, bytes]:
+    """A tick as the worker publishes it: one frame holding its bars and its watermark."""
     t = bars[0].event_time
-    fields.append(codec.encode(Watermark(event_time=t, trace_id=f"wm@{t}", producer="bench")))
-    return fields
+    return codec.encode_frame([*bars, Watermark(event_time=t, trace_id=f"wm@{t}", producer="bench")])
 
 
 def raw_latency(client: redis.Redis, n: int) -> list[int]:
@@ -124,12 +123,10 @@ def ridgeline_latency(client: redis.Redis, url: str, n: int) -> list[int]:
     worker.started.wait(10)
     stream = KEYS.stream(Stream.BARS)
     for tick in synthetic_bars(1, n):
+        fields = _tick_fields(tick)  # encoded before the clock starts, as the raw loop's payload
         sink.arrived.clear()
-        # One MULTI per tick, as ingest commits: the bar and its watermark arrive together.
-        pipe = client.pipeline(transaction=True)
-        for fields in _tick_fields(tick, stamp=True):
-            pipe.xadd(stream, fields)  # type: ignore[arg-type]
-        pipe.execute()
+        sink.sent_ns = time.perf_counter_ns()
+        client.xadd(stream, fields)  # type: ignore[arg-type]
         sink.arrived.wait(5)
     worker.stop()
     return sink.latencies
@@ -141,8 +138,7 @@ def ridgeline_throughput(client: redis.Redis, url: str, backlog: int, batch: int
     ticks = synthetic_bars(1, backlog)
     pipe = client.pipeline(transaction=False)
     for tick in ticks:
-        for fields in _tick_fields(tick, stamp=False):
-            pipe.xadd(stream, fields)  # type: ignore[arg-type]
+        pipe.xadd(stream, _tick_fields(tick))  # type: ignore[arg-type]
     last = ticks[-1][0].event_time
     pipe.xadd(
         stream, codec.encode(Watermark(event_time=last, trace_id="eod", producer="bench", end_of_data=True))

@@ -1,7 +1,8 @@
 """The five services as processes on one Redis, measured against raw hops on that same Redis.
 
 One case = one symbol count. On a fresh Redis (AOF on, as the launcher runs it), first the floor:
-chains of raw hops (bench/raw_hops.py) with bursts of the case's size. Then the stack, driven by
+chains of raw hops (bench/raw_hops.py) with bursts of the case's size, each burst one frame per hop
+as the services publish it (and, for comparison, one entry per bar). Then the stack, driven by
 the synthetic ingest source, in phases:
 
 1. warm-up, speed 0: the predictor emits no model output before its feature windows fill
@@ -55,7 +56,9 @@ from bench.common import RESULTS, percentiles, write_results
 from bench.raw_hops import chain_latency, chain_throughput
 from ridgeline.embedded_redis import EmbeddedRedis, start_redis
 from ridgeline.launcher import PORTS, SERVICES, Stack
+from ridgeline.replay import end_of_data
 from ridgeline_shared import codec
+from ridgeline_shared.config import BusSettings
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Execution, Message, OrderRequest, Watermark
 
@@ -269,10 +272,10 @@ def read_messages(
         if not chunk:
             return out
         for entry_id, fields in chunk:
-            raw = fields[codec.FIELD]
+            raw = fields.get(codec.FIELD) or fields.get(codec.FRAME_FIELD, b"")
             if marks_only and WM_BYTES not in raw:
                 continue
-            out.append((entry_id.decode(), codec.decode(stream, fields)))
+            out.extend((entry_id.decode(), m) for m in codec.messages_of(stream, fields))
         start = f"({chunk[-1][0].decode()}"
 
 
@@ -308,20 +311,27 @@ def _wait(what: str, predicate: Any, deadline: float, stack: Stack, poll: float 
 
 def run_case(case: Case, run_dir: Path, echo: Any = print) -> dict[str, Any]:
     n = case.symbols
-    # Room for ingest's overshoot past the pause (it runs up to bus.max_lag entries ahead at
-    # speed 0); the run is ended by ``POST /control/stop`` once the paced bursts are out.
-    total_bars = case.warmup + case.steady + case.bursts + 20_000 // (case.symbols + 1) + 16
+    # Room for ingest's overshoot past the pause (it runs up to bus.max_lag entries, one frame per
+    # tick, ahead at speed 0); the run is ended by ``POST /control/stop`` once the paced bursts are out.
+    total_bars = case.warmup + case.steady + case.bursts + BusSettings().max_lag + 16
     total_bars += int(case.profile * 4_000 / case.symbols)
     server: EmbeddedRedis = start_redis(run_dir / "redis")
     result: dict[str, Any] = {"case": asdict(case), "bars_per_symbol": total_bars}
     try:
         echo(f"[{n} symbols] raw-hop floor on the same Redis")
+        # The floor moves the same bytes as the services: a tick's bars and watermark in one frame
+        # per hop. The per-message floor (one entry per bar) is kept for comparison.
+        ticks = max(20, 20_000 // (n + 1))
         floor: dict[str, Any] = {
-            "throughput_4_hops": chain_throughput(server.url, 4, n, max(20, 20_000 // (n + 1)))
+            "throughput_4_hops": chain_throughput(server.url, 4, n, ticks, framed=True),
+            "throughput_4_hops_per_message": chain_throughput(server.url, 4, n, ticks),
         }
         if case.bursts:
             bursts = max(30, case.floor_bursts * 100 // max(100, n))
-            floor["latency"] = {str(hops): chain_latency(server.url, hops, n, bursts) for hops in (1, 3, 4)}
+            for suffix, framed in (("", True), ("_per_message", False)):
+                floor[f"latency{suffix}"] = {
+                    str(hops): chain_latency(server.url, hops, n, bursts, framed=framed) for hops in (1, 3, 4)
+                }
         result["floor"] = floor
         result.update(_run_stack(case, run_dir, server, total_bars, echo))
     finally:
@@ -360,7 +370,7 @@ def _run_stack(
             if paused_at is None and not pauser.is_alive():
                 # The source's progress record trails its last commit by one tick: the bars
                 # stream's last watermark is the last tick published.
-                marks = read_messages(client, Stream.BARS, _tail_id(client, Stream.BARS, 2 * n + 4), True)
+                marks = read_messages(client, Stream.BARS, _tail_id(client, Stream.BARS, 8), True)
                 paused_at = max(tick_index(m.event_time) for _, m in marks)
                 bounds.record("steady_end", "ingest")
             for service in SERVICES:
@@ -375,7 +385,7 @@ def _run_stack(
         last = {s: last_id(client, s) for s in Stream}
         exec_marks = mark_times(read_messages(client, Stream.EXECUTIONS, marks_only=True), "executor")
         first_bar: Any = client.xrange(KEYS.stream(Stream.BARS), count=1)
-        first_message = codec.decode(Stream.BARS, first_bar[0][1])
+        first_message = codec.messages_of(Stream.BARS, first_bar[0][1])[0]
         first_publish, first_tick = first_message.trace["ingest"], tick_index(first_message.event_time)
         assert paused_at is not None
         steady_s = (exec_marks[paused_at] - exec_marks[first]) / 1e9
@@ -432,8 +442,7 @@ def _tail_id(client: redis.Redis, stream: Stream, count: int) -> str:
 
 
 def _end_of_data(client: redis.Redis) -> bool:
-    got: Any = client.xrevrange(KEYS.stream(Stream.EXECUTIONS), count=5)
-    return any(WM_BYTES in f[codec.FIELD] and b'"end_of_data":true' in f[codec.FIELD] for _, f in got)
+    return end_of_data(client, KEYS)
 
 
 def _service_costs(bounds: Boundaries, symbol_bars: int, ticks: int) -> dict[str, dict[str, float]]:
@@ -590,8 +599,8 @@ def _memory(sampler: MemorySampler | None, symbols: int, warmup: int, until: flo
         "growth_mb_per_100k_symbol_bars": {
             k: round(1e5 * (end[k] - first[k]) / symbol_bars, 2) if symbol_bars else None for k in names
         },
-        # Streams keep bus.retain_entries (1,000,000) entries each: Redis grows by this much per
-        # symbol-bar until they are full (see "redis_keys" for what holds it).
+        # Streams keep bus.retain_entries entries (frames: ticks) each: Redis grows by this much
+        # per symbol-bar until they are full (see "redis_keys" for what holds it).
         "redis_bytes_per_symbol_bar": round(
             2**20 * (end["redis_used_mb"] - first["redis_used_mb"]) / symbol_bars
         )
@@ -605,7 +614,8 @@ def _memory(sampler: MemorySampler | None, symbols: int, warmup: int, until: flo
 
 
 def redis_keys(client: redis.Redis, symbols: int) -> dict[str, Any]:
-    """What holds Redis' memory: each stream (entries, MB, bytes per entry, mean payload) and the
+    """What holds Redis' memory: each stream (entries, messages per entry, MB, bytes per entry,
+    mean payload) and the
     other keys grouped by name with the symbol taken out."""
     streams: dict[str, Any] = {}
     for stream in Stream:
@@ -615,9 +625,12 @@ def redis_keys(client: redis.Redis, symbols: int) -> dict[str, Any]:
             continue
         used: Any = client.memory_usage(key, samples=0)
         tail: Any = client.xrevrange(key, count=200)
-        payload = sum(len(f[codec.FIELD]) for _, f in tail) / max(1, len(tail))
+        sizes = [len(f.get(codec.FIELD) or f.get(codec.FRAME_FIELD, b"")) for _, f in tail]
+        messages = sum(len(codec.messages_of(stream, f)) for _, f in tail)
+        payload = sum(sizes) / max(1, len(tail))
         streams[stream.value] = {
             "entries": length,
+            "messages_per_entry": round(messages / max(1, len(tail)), 1),
             "mb": round(used / 2**20, 1),
             "bytes_per_entry": round(used / length),
             "mean_payload_bytes": round(payload),
@@ -660,6 +673,7 @@ def _inprocess_child(symbols: int, warmup: int, steady: int) -> dict[str, Any]:
     os.environ.update(case_env(symbols, warmup + steady + 2))
     from ridgeline.backtest import build_services
     from ridgeline_shared.runtime.inprocess import InProcessPipeline, _Node
+    from ridgeline_shared.runtime.main import tune_gc
     from ridgeline_shared.runtime.service import Outbox
 
     marks: dict[int, float] = {}
@@ -683,6 +697,7 @@ def _inprocess_child(symbols: int, warmup: int, steady: int) -> dict[str, Any]:
             return progressed
 
     services = build_services()
+    tune_gc()  # as the services and the backtest run
     ingest = services[0]
     poll = ingest.poll
 
@@ -737,6 +752,12 @@ def _category(frames: list[str]) -> str:
     redis_call = any("redis/" in f for f in frames)
     in_handler = any(f.startswith(("run_tick (", "IngestService.poll (")) for f in frames)
     reading = any(f.startswith("Worker._read (") for f in frames)
+    # The commit and the next read share a round trip: only the read's reply is waiting for input.
+    committing = any(f.startswith("commit_then_read (") for f in frames) and not any(
+        f.startswith("_next_entries (") for f in frames
+    )
+    if committing:
+        return "redis: commit"
     if waiting and not any("_backpressure (" in f for f in frames) and (reading or not redis_call):
         return "idle: waiting for input"
     for category, needle in CATEGORIES:

@@ -7,7 +7,9 @@ messages) against the raw onnxruntime calls alone on the same feature rows, in t
 Writes bench/results/predictor_throughput.json. Both sides use the same sessions (one intra-op
 thread, spinning off), the same 20 bundled models and the same inputs; each figure is the best of
 ``--repeat`` interleaved runs (the core restarts from the same snapshot each time). A third
-figure, the core without building message objects, shows where the core's own time goes.
+figure, the core without building message objects, shows where the core's own time goes; every
+figure is also given as microseconds per symbol-bar (CPU of one core: the loop is single-threaded)
+and per tick, whose floor at one symbol is the 20 session runs themselves.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class ComputeOnlyCore(PredictorCore):
     """The core without building message objects: features, inference, standardisation, IC and
     confidence only (splits the core's cost between numerics and pydantic messages)."""
 
-    def _messages(self, bars: list[Bar], *_: object) -> list[Predictions]:  # type: ignore[override]
+    def _messages(self, bars: list[Bar], *_: object) -> list[Predictions]:
         return [None] * len(bars)  # type: ignore[list-item]
 
 
@@ -123,6 +125,7 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
         best["raw"] = min(best["raw"], time.perf_counter() - t0)
     gc.unfreeze()
     bars = symbols * n_ticks
+    us = {k: round(v / bars * 1e6, 2) for k, v in best.items()}
     return {
         "symbols_per_batch": symbols,
         "ticks": n_ticks,
@@ -133,6 +136,10 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
         "core_ms_per_tick": round(best["core"] / n_ticks * 1e3, 3),
         "core_compute_only_ms_per_tick": round(best["compute"] / n_ticks * 1e3, 3),
         "raw_onnx_ms_per_tick": round(best["raw"] / n_ticks * 1e3, 3),
+        "core_us_per_symbol_bar": us["core"],
+        "core_compute_only_us_per_symbol_bar": us["compute"],
+        "messages_us_per_symbol_bar": round(us["core"] - us["compute"], 2),
+        "raw_onnx_us_per_symbol_bar": us["raw"],
         "ratio_core_to_raw": round(best["raw"] / best["core"], 3),
         "ratio_compute_only_to_raw": round(best["raw"] / best["compute"], 3),
     }
@@ -143,10 +150,11 @@ def main() -> None:
     parser.add_argument("--ticks-scale", type=float, default=1.0, help="scale the measured ticks")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES), choices=BATCHES)
     args = parser.parse_args()
     data = DATA if DATA.is_dir() else REPO.parent / "shared" / "data" / "market"
     histories, _ = load_dir(data, "5m", (), 2880)
-    rows = [bench(n, args.ticks_scale, args.repeat, histories) for n in BATCHES]
+    rows = [bench(n, args.ticks_scale, args.repeat, histories) for n in args.batches]
     print(
         f"{'symbols/batch':>13} {'ticks':>6} {'core bars/s':>12} {'compute-only':>13} {'raw ORT':>10} "
         f"{'core ms/tick':>13} {'raw ms/tick':>12} {'core/raw':>9} {'compute/raw':>12}"
@@ -158,12 +166,23 @@ def main() -> None:
             f"{r['core_ms_per_tick']:>13.3f} {r['raw_onnx_ms_per_tick']:>12.3f} "
             f"{r['ratio_core_to_raw']:>9.3f} {r['ratio_compute_only_to_raw']:>12.3f}"
         )
+    print(
+        f"\n{'symbols/batch':>13} {'us per symbol-bar:':>20} "
+        f"{'core':>8} {'compute':>8} {'messages':>9} {'raw ORT':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['symbols_per_batch']:>13} {'':>20} {r['core_us_per_symbol_bar']:>8.1f} "
+            f"{r['core_compute_only_us_per_symbol_bar']:>8.1f} {r['messages_us_per_symbol_bar']:>9.1f} "
+            f"{r['raw_onnx_us_per_symbol_bar']:>8.1f}"
+        )
     result = {
         "benchmark": "predictor_throughput",
         "unit": "symbol-bars per second",
         "ratio": "core throughput / raw onnxruntime throughput on the same inputs (1.0 = no overhead)",
         "core": "bars -> validated Predictions (buffers, features, inference, z-scores, IC, confidence)",
         "compute_only": "the core without building the pydantic messages",
+        "messages": "core - compute_only: building the Predictions objects (no validation)",
         "raw_onnx": "session.run of every model on the feature rows the core computed, nothing else",
         "onnxruntime": ort.__version__,
         "numpy": np.__version__,

@@ -4,7 +4,9 @@ A hop is what a service adds between its input and its output, minus the service
 XREADGROUP (up to ``batch`` entries), then one MULTI/EXEC that XADDs every entry read to the next
 stream and XACKs them (the worker's commit shape). Each relay of a chain is its own process, as
 each service is. Payloads are encoded Bars (the size of what ingest publishes); every burst of
-``symbols`` entries ends with an encoded Watermark, as a tick does.
+``symbols`` entries ends with an encoded Watermark, as a tick does. ``framed`` sends each burst as
+one entry holding the same bytes (a frame: what the worker publishes per tick and stream), so the
+floor can be taken both per message and per frame.
 
 - ``chain_latency``: one burst in flight; from the publisher's MULTI to the sink reading the
   burst's last entry, ``hops`` relays later.
@@ -39,10 +41,13 @@ STOP = b"stop"
 BATCH = 512  # the services' bus.batch_size default
 
 
-def _payloads() -> tuple[bytes, bytes]:
+def _burst(symbols: int, framed: bool) -> list[dict[bytes, bytes]]:
+    """The entries of one burst: ``symbols`` encoded bars and a watermark, or one frame of them."""
     bar = synthetic_bars(1, 1)[0][0]
     mark = Watermark(event_time=bar.event_time, trace_id="bench@wm", producer="bench")
-    return codec.encode(bar)[codec.FIELD], codec.encode(mark)[codec.FIELD]
+    if framed:
+        return [codec.encode_frame([*([bar] * symbols), mark])]
+    return [codec.encode(bar)] * symbols + [codec.encode(mark)]
 
 
 def _stream(run: str, i: int) -> str:
@@ -107,48 +112,48 @@ def _drain(client: redis.Redis, stream: str, count: int, timeout: float = 60.0) 
     return got
 
 
-def chain_latency(url: str, hops: int, symbols: int, bursts: int, warmup: int = 20) -> dict[str, Any]:
-    """Latency of a burst of ``symbols`` entries (plus its watermark) through ``hops`` raw hops."""
-    bar, mark = _payloads()
-    run = f"lat{hops}x{symbols}"
+def chain_latency(
+    url: str, hops: int, symbols: int, bursts: int, warmup: int = 20, framed: bool = False
+) -> dict[str, Any]:
+    """Latency of a burst of ``symbols`` bars (plus its watermark) through ``hops`` raw hops."""
+    burst = _burst(symbols, framed)
+    run = f"lat{hops}x{symbols}{'f' if framed else ''}"
     samples: list[int] = []
     with _chain(url, run, hops) as client:
         sink = _stream(run, hops)
         for i in range(warmup + bursts):
             pipe = client.pipeline(transaction=True)
-            for _ in range(symbols):
-                pipe.xadd(_stream(run, 0), {codec.FIELD: bar})
-            pipe.xadd(_stream(run, 0), {codec.FIELD: mark})
+            for fields in burst:
+                pipe.xadd(_stream(run, 0), fields)  # type: ignore[arg-type]
             started = time.perf_counter_ns()
             pipe.execute()
-            if _drain(client, sink, symbols + 1) < symbols + 1:
+            if _drain(client, sink, len(burst)) < len(burst):
                 raise RuntimeError(f"raw chain {run} lost a burst")
             if i >= warmup:
                 samples.append(time.perf_counter_ns() - started)
-    return {"hops": hops, "symbols": symbols, "bursts": bursts, **percentiles(samples)}
+    return {"hops": hops, "symbols": symbols, "bursts": bursts, "framed": framed, **percentiles(samples)}
 
 
-def _publish(url: str, stream: str, symbols: int, ticks: int, started: Any) -> None:
-    bar, mark = _payloads()
+def _publish(url: str, stream: str, symbols: int, ticks: int, framed: bool, started: Any) -> None:
+    burst = _burst(symbols, framed)
     client = redis.Redis.from_url(url)
     started.value = time.time()
     for _ in range(ticks):
         pipe = client.pipeline(transaction=True)
-        for _ in range(symbols):
-            pipe.xadd(stream, {codec.FIELD: bar})
-        pipe.xadd(stream, {codec.FIELD: mark})
+        for fields in burst:
+            pipe.xadd(stream, fields)  # type: ignore[arg-type]
         pipe.execute()
 
 
-def chain_throughput(url: str, hops: int, symbols: int, ticks: int) -> dict[str, Any]:
+def chain_throughput(url: str, hops: int, symbols: int, ticks: int, framed: bool = False) -> dict[str, Any]:
     """Symbol-bars per second through ``hops`` raw hops while a publisher writes ``ticks`` ticks."""
-    run = f"tp{hops}x{symbols}"
+    run = f"tp{hops}x{symbols}{'f' if framed else ''}"
     ctx = mp.get_context("spawn")
     started = ctx.Value("d", 0.0)
     with _chain(url, run, hops) as client:
-        publisher = ctx.Process(target=_publish, args=(url, _stream(run, 0), symbols, ticks, started))
+        publisher = ctx.Process(target=_publish, args=(url, _stream(run, 0), symbols, ticks, framed, started))
         publisher.start()
-        total = ticks * (symbols + 1)
+        total = ticks * len(_burst(symbols, framed))
         got = _drain(client, _stream(run, hops), total, timeout=600)
         ended = time.time()
         publisher.join()
@@ -159,6 +164,7 @@ def chain_throughput(url: str, hops: int, symbols: int, ticks: int) -> dict[str,
     return {
         "hops": hops,
         "symbols": symbols,
+        "framed": framed,
         "ticks": ticks,
         "seconds": seconds,
         "symbol_bars_per_s": rate,
@@ -183,18 +189,27 @@ def main() -> None:
     with running_redis(aof=True) as server:
         for symbols in _ints(args.symbols):
             bursts = max(30, args.bursts * 100 // max(100, symbols))
-            latency += [chain_latency(server.url, hops, symbols, bursts) for hops in _ints(args.hops)]
-            throughput.append(chain_throughput(server.url, 4, symbols, max(20, 20_000 // (symbols + 1))))
+            for framed in (False, True):
+                latency += [
+                    chain_latency(server.url, hops, symbols, bursts, framed=framed)
+                    for hops in _ints(args.hops)
+                ]
+                ticks = max(20, 20_000 // (symbols + 1))
+                throughput.append(chain_throughput(server.url, 4, symbols, ticks, framed=framed))
     path = write_results("raw_hops", {"latency": latency, "throughput": throughput, "params": vars(args)})
-    rows: list[tuple[str, ...]] = [("hops", "symbols", "p50 ms", "p99 ms", "p99.9 ms")]
+    rows: list[tuple[str, ...]] = [("hops", "symbols", "entries", "p50 ms", "p99 ms", "p99.9 ms")]
     rows += [
-        (str(r["hops"]), str(r["symbols"]), f"{r['p50_us'] / 1e3:.2f}", f"{r['p99_us'] / 1e3:.2f}",
-         f"{r['p999_us'] / 1e3:.2f}")
+        (str(r["hops"]), str(r["symbols"]), "frame" if r["framed"] else "per message",
+         f"{r['p50_us'] / 1e3:.2f}", f"{r['p99_us'] / 1e3:.2f}", f"{r['p999_us'] / 1e3:.2f}")
         for r in latency
     ]  # fmt: skip
     print(table(rows))
-    rows = [("hops", "symbols", "symbol-bars/s")]
-    rows += [(str(r["hops"]), str(r["symbols"]), f"{r['symbol_bars_per_s']:,.0f}") for r in throughput]
+    rows = [("hops", "symbols", "entries", "symbol-bars/s")]
+    rows += [
+        (str(r["hops"]), str(r["symbols"]), "frame" if r["framed"] else "per message",
+         f"{r['symbol_bars_per_s']:,.0f}")
+        for r in throughput
+    ]  # fmt: skip
     print(table(rows))
     print(f"written to {path}")
 

@@ -20,6 +20,7 @@ from ridgeline_shared.config import ConfigError, load_settings
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Bar, Message
 from ridgeline_shared.runtime.inprocess import InProcessPipeline
+from ridgeline_shared.runtime.main import tune_gc
 from ridgeline_shared.runtime.service import Service
 
 
@@ -50,7 +51,9 @@ def build_services() -> list[Service]:
 
 
 def run_in_process() -> dict[Stream, list[Message]]:
-    return InProcessPipeline(build_services()).run()
+    services = build_services()
+    tune_gc()
+    return InProcessPipeline(services).run()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,12 +45,9 @@ def end_of_data(client: redis.Redis, keys: Keys, stream: Stream = Stream.EXECUTI
     """Whether the executor has closed the run (its end-of-data watermark on executions)."""
     entries: Any = client.xrevrange(keys.stream(stream), count=20)
     for _, fields in entries:
-        try:
-            message = codec.decode(stream, fields)
-        except codec.DecodeError:
-            continue
-        if isinstance(message, Watermark) and message.end_of_data:
-            return True
+        for message in codec.messages_of(stream, fields):
+            if isinstance(message, Watermark) and message.end_of_data:
+                return True
     return False
 
 
@@ -62,7 +59,7 @@ def _progress(stack: Stack, client: redis.Redis, keys: Keys) -> str:
         tick = (runtime.get("last_tick") or "-")[:16]
         parts.append(f"{name} {tick}")
     counts = {s.value: client.xlen(keys.stream(s)) for s in (Stream.ORDERS, Stream.EXECUTIONS)}
-    return " | ".join(parts) + f" | orders {counts['orders']} executions {counts['executions']}"
+    return " | ".join(parts) + f" | entries: orders {counts['orders']} executions {counts['executions']}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

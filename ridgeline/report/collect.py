@@ -18,14 +18,20 @@ STREAMS = (Stream.BARS, Stream.SIGNALS, Stream.ORDERS, Stream.EXECUTIONS, Stream
 
 
 def read_stream(client: Redis, key: str, stream: Stream) -> tuple[list[Message], int]:
-    """Every entry of ``key`` in stream order, decoded; and how many did not decode."""
+    """Every message of ``key`` in stream order, decoded; and how many did not decode."""
     messages: list[Message] = []
     bad = 0
     for _entry_id, fields in xrange_after(client, key, None, "+", count=PAGE):
         try:
-            messages.append(codec.decode(stream, fields))
+            items = codec.decode_entry(stream, fields)
         except DecodeError:
             bad += 1
+            continue
+        for item in items:
+            if isinstance(item, DecodeError):
+                bad += 1
+            else:
+                messages.append(item)
     return messages, bad
 
 

@@ -49,10 +49,16 @@ class BusSettings(FrozenConfig):
     claim_idle_ms: Annotated[int, Field(ge=100)] = 30_000
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     # Back-pressure: a producer waits while a consumer group of its output lags by more entries.
-    max_lag: Annotated[int, Field(ge=10)] = 20_000
-    # Streams keep at least this many entries, and never trim past an unacknowledged one.
+    # With frames an entry is a tick, so this bounds how many ticks a producer runs ahead.
+    max_lag: Annotated[int, Field(ge=10)] = 256
+    # Streams keep at least this many entries (with frames: ticks), and never trim past an
+    # unacknowledged one.
     retain_entries: Annotated[int, Field(ge=1_000)] = 1_000_000
     snapshot_every_ticks: Annotated[int, Field(ge=1)] = 500
+    # A tick's messages on a stream go out as frames (one entry: the messages and the watermark
+    # closing the tick) of at most frame_messages; off: one entry per message. Both are read.
+    frames: bool = True
+    frame_messages: Annotated[int, Field(ge=1, le=10_000)] = 1_000
 
 
 class HttpSettings(FrozenConfig):

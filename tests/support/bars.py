@@ -11,7 +11,7 @@ from redis import Redis
 
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Keys, Stream
-from ridgeline_shared.messages import Bar, Watermark
+from ridgeline_shared.messages import Bar, Message, Watermark
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "market"
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "market"
@@ -35,17 +35,24 @@ def real_bars(symbol: str = "ETHBTC", limit: int = 100, interval: str = "5m") ->
             )  # fmt: skip
 
 
-def publish_ticks(client: Redis, keys: Keys, bars: list[Bar], end_of_data: bool = True) -> int:
-    """Publish bars grouped by close time, each tick closed by a watermark."""
+def publish_ticks(
+    client: Redis, keys: Keys, bars: list[Bar], end_of_data: bool = True, frames: bool = False
+) -> int:
+    """Publish bars grouped by close time, each tick closed by a watermark: one entry per
+    message, or (``frames``) one frame per tick as the worker publishes."""
     stream = keys.stream(Stream.BARS)
     by_time: dict[datetime, list[Bar]] = {}
     for bar in bars:
         by_time.setdefault(bar.event_time, []).append(bar)
     pipe = client.pipeline(transaction=False)
     for t in sorted(by_time):
-        for bar in sorted(by_time[t], key=lambda b: b.symbol):
-            pipe.xadd(stream, codec.encode(bar))  # type: ignore[arg-type]
-        pipe.xadd(stream, codec.encode(Watermark(event_time=t, trace_id=f"wm@{t}", producer="test")))  # type: ignore[arg-type]
+        tick: list[Message] = sorted(by_time[t], key=lambda b: b.symbol)
+        tick.append(Watermark(event_time=t, trace_id=f"wm@{t}", producer="test"))
+        if frames:
+            pipe.xadd(stream, codec.encode_frame(tick))  # type: ignore[arg-type]
+            continue
+        for message in tick:
+            pipe.xadd(stream, codec.encode(message))  # type: ignore[arg-type]
     if end_of_data and by_time:
         last = max(by_time)
         pipe.xadd(

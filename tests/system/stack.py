@@ -77,15 +77,21 @@ class ComposeStack:
         return redis.Redis(host="127.0.0.1", port=self.ports["redis"], socket_timeout=10)
 
     def read(self, stream: Stream) -> list[tuple[str, Message | None]]:
-        """Every entry of a stream, decoded (None where it does not decode)."""
+        """Every message of a stream, decoded (None where it does not decode), with its entry id
+        (``<id>#<position>`` for a frame's messages)."""
         client = self.redis()
         out: list[tuple[str, Message | None]] = []
         entries: Any = client.xrange(Keys().stream(stream))
-        for entry_id, fields in entries:
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode()
             try:
-                out.append((entry_id.decode(), codec.decode(stream, fields)))
+                items = codec.decode_entry(stream, fields)
             except codec.DecodeError:
-                out.append((entry_id.decode(), None))
+                out.append((entry_id, None))
+                continue
+            for index, item in enumerate(items):
+                item_id = entry_id if codec.FRAME_FIELD not in fields else f"{entry_id}#{index}"
+                out.append((item_id, None if isinstance(item, codec.DecodeError) else item))
         return out
 
     def finished(self) -> bool:
@@ -94,9 +100,9 @@ class ComposeStack:
         except redis.RedisError:
             return False
         for _, fields in last:
-            message = codec.decode(Stream.EXECUTIONS, fields)
-            if isinstance(message, Watermark) and message.end_of_data:
-                return True
+            for message in codec.messages_of(Stream.EXECUTIONS, fields):
+                if isinstance(message, Watermark) and message.end_of_data:
+                    return True
         return False
 
     def health(self) -> dict[str, int]:

@@ -6,13 +6,17 @@ Per tick (all bars sharing one event time):
 2. realised returns: for each horizon, the return since the bar ``h`` bars ago (only if that bar
    is exactly ``h`` intervals earlier: a gap voids the sample), standardised per (symbol, horizon);
 3. compute the features of every symbol whose buffer is long enough, in one array;
-4. run each model once over all those rows (one onnxruntime call per model, not per symbol);
+4. run each model once over all those rows (one onnxruntime call per model, not per symbol;
+   a row gets the same bits in any batch, see ``registry.at_least_two_rows``);
 5. z-score the raw predictions against their (symbol, model) windows, all models at once;
-6. mature the predictions made ``h`` bars ago into each model's IC and stability windows;
-7. confidence and calibrated score (MATH.md s.1); one message per symbol, sorted by symbol.
+6. mature the predictions made ``h`` bars ago into every model's IC and stability windows at
+   once (:class:`TrackerBank`); IC and stability change only when a window refreshes;
+7. confidence and calibrated score (MATH.md s.1); one message per symbol, sorted by symbol,
+   built without re-validation (:mod:`outgoing`).
 
 State is laid out as arrays indexed by (symbol slot, model column), so the per-tick work is a few
-vectorised operations whatever the number of symbols. No wall clock, no randomness: the output
+vectorised operations whatever the number of symbols: the cost per tick is a fixed number of numpy
+and onnxruntime calls plus, per symbol, the message objects. No wall clock, no randomness: the output
 is a function of the models, the config and the bars. State that a model's version does not
 explain (its standardiser column, pending predictions, IC window) is reset when a different
 version of that model is loaded, so a new model warms up afresh.
@@ -30,16 +34,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ridgeline_predictor import confidence as conf
-from ridgeline_predictor.arrays import grow_rows
+from ridgeline_predictor import outgoing
 from ridgeline_predictor.buffer import BarBuffer
 from ridgeline_predictor.config import PredictorConfig
 from ridgeline_predictor.features import BPS, CLOSE, lookback_bars, window_features
-from ridgeline_predictor.registry import LoadedModel, ModelRegistry
+from ridgeline_predictor.pending import PendingRings
+from ridgeline_predictor.registry import LoadedModel, ModelRegistry, at_least_two_rows
 from ridgeline_predictor.standardise import RollingStandardiser
 from ridgeline_predictor.state_codec import pack, unpack
-from ridgeline_predictor.tracking import ModelTracker
+from ridgeline_predictor.tracking import ModelTracker, TrackerBank
 from ridgeline_shared.intervals import minutes_to_bars, parse_minutes
 from ridgeline_shared.messages import Bar, Predictions
+from ridgeline_shared.messages.prediction import BarrierPrediction
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -67,6 +73,8 @@ class _Plan:
     keys: list[Key]
     horizons: list[int]  # distinct horizon bars, ascending
     groups: list[I64]  # per horizon: the model columns of that horizon
+    group_of: I64  # per model column: its horizon group
+    horizon_of: I64  # per model column: its horizon in bars
     tau: F64  # freshness time constant per model column (s)
     prior_ic: list[float]
     peak: LoadedModel | None
@@ -120,6 +128,9 @@ class PredictorCore:
             np.array([j for j, m in enumerate(models) if m.horizon_bars == h], dtype=np.int64)
             for h in horizons
         ]
+        group_of = np.zeros(len(models), dtype=np.int64)
+        for gi, group in enumerate(groups):
+            group_of[group] = gi
         return _Plan(
             features=features,
             lookback=lookback_bars(features, self.interval_minutes) if features else 2,
@@ -128,6 +139,8 @@ class PredictorCore:
             keys=[(m.name, m.version, m.horizon_bars) for m in models],
             horizons=horizons,
             groups=groups,
+            group_of=group_of,
+            horizon_of=np.array([m.horizon_bars for m in models], dtype=np.int64),
             tau=np.array([conf.tau_seconds(minutes[m.name], self.config.tau_5m_seconds) for m in models]),
             prior_ic=[m.manifest.oos_ic for m in models],
             peak=registry.barrier("barrier_peak"),
@@ -156,13 +169,23 @@ class PredictorCore:
         self.realised = RollingStandardiser(
             self.z_window, cfg.z_min_samples, cfg.z_clip, np.float64, slots, len(plan.horizons)
         )
-        self.pend_raw = [
-            np.full((slots, g.size, h), np.nan) for h, g in zip(plan.horizons, plan.groups, strict=True)
-        ]
-        self.pend_z = [
-            np.full((slots, g.size, h), np.nan) for h, g in zip(plan.horizons, plan.groups, strict=True)
-        ]
-        self.trackers = [self._tracker(m.horizon_bars) for m in plan.models]
+        self.pending_rings = PendingRings(plan.horizons, plan.groups, slots)
+        self._set_trackers([self._tracker(m.horizon_bars) for m in plan.models])
+
+    def _set_trackers(self, trackers: list[ModelTracker]) -> None:
+        self.bank = TrackerBank.of(trackers)
+        self.ic_factor = np.zeros(len(trackers))
+        self.stability_factor = np.zeros(len(trackers))
+        self._confidence_factors(range(len(trackers)))
+
+    def _confidence_factors(self, columns: Iterable[int]) -> None:
+        """IC and stability of the given model columns: they change only when a tracker refreshes."""
+        cfg, bank = self.config, self.bank
+        for j in columns:
+            prior = self.plan.prior_ic[j]
+            n0, n_min = cfg.ic_prior_samples, cfg.ic_min_samples
+            self.ic_factor[j] = conf.ic_estimate(*bank.ic(j), prior, n0, n_min)
+            self.stability_factor[j] = conf.stability(*bank.mse(j), prior, n0, n_min)
 
     def reset(self) -> None:
         self.buffer = BarBuffer(self._capacity())
@@ -200,32 +223,38 @@ class PredictorCore:
         for gi, h in enumerate(horizons):
             for k, j in enumerate(j for j, key in enumerate(keys) if key[2] == h):
                 old_pos[j] = (gi, k)
+        fresh = self.bank.trackers()
         for gi, group in enumerate(plan.groups):
+            new_raw, new_z = self.pending_rings.group(gi)
             for k, j in enumerate(group.tolist()):
                 src = sources[j]
                 if src is None:
                     continue
                 ogi, ok = old_pos[src]
                 rows = min(slots, pend_raw[ogi].shape[0])
-                self.pend_raw[gi][:rows, k] = pend_raw[ogi][:rows, ok]
-                self.pend_z[gi][:rows, k] = pend_z[ogi][:rows, ok]
-                self.trackers[j] = trackers[src]
+                new_raw[:rows, k] = pend_raw[ogi][:rows, ok]
+                new_z[:rows, k] = pend_z[ogi][:rows, ok]
+                fresh[j] = trackers[src]
+        self._set_trackers(fresh)
         return reset
 
     def set_registry(self, registry: ModelRegistry) -> None:
         """Swap in a new set of models between ticks; state of unchanged versions is kept."""
         keys, horizons = self.plan.keys, self.plan.horizons
+        pend = [self.pending_rings.group(gi) for gi in range(len(horizons))]
+        trackers = self.bank.trackers()
         self.registry = registry
         self.plan = self._plan(registry)
         if self._capacity() != self.buffer.capacity:
             self.buffer.resize(self._capacity())
-        self._adopt(keys, horizons, self.z, self.realised, self.pend_raw, self.pend_z, self.trackers)
+        self._adopt(
+            keys, horizons, self.z, self.realised, [r for r, _ in pend], [z for _, z in pend], trackers
+        )
 
     def _ensure_slots(self, slots: int) -> None:
         self.z.ensure_slots(slots)
         self.realised.ensure_slots(slots)
-        self.pend_raw = [grow_rows(a, slots, np.nan) for a in self.pend_raw]
-        self.pend_z = [grow_rows(a, slots, np.nan) for a in self.pend_z]
+        self.pending_rings.ensure_slots(slots)
 
     # -- input -------------------------------------------------------------------------------
     def add(self, bar: Bar) -> bool:
@@ -284,14 +313,13 @@ class PredictorCore:
         count = self.buffer.count[slots]
         n = len(bars)
 
-        # Realised returns over each horizon, and their z-scores per (symbol, horizon).
-        r = np.full((n, len(plan.horizons)), np.nan)
-        for gi, h in enumerate(plan.horizons):
-            has = np.nonzero(count > h)[0]
-            if has.size:
-                then_close, then_time = self.buffer.back(slots[has], h)
-                contiguous = (times[has] - then_time) == h * self.step_s
-                r[has, gi] = np.where(contiguous, np.log(values[has, CLOSE] / then_close) * BPS, np.nan)
+        # Realised returns over each horizon (only from a bar exactly h intervals earlier: a gap
+        # voids the sample), and their z-scores per (symbol, horizon).
+        h = np.array(plan.horizons, dtype=np.int64)
+        then_close, then_time = self.buffer.back(slots, h)
+        valid = (count[:, None] > h[None, :]) & (times[:, None] - then_time == h[None, :] * self.step_s)
+        ratio = values[:, CLOSE, None] / np.where(valid, then_close, 1.0)
+        r = np.where(valid, np.log(ratio) * BPS, np.nan)
         zr = self.realised.update(slots, r)
 
         # Features and one inference call per model over every ready symbol.
@@ -302,163 +330,118 @@ class PredictorCore:
                 self.buffer.windows(slots[ready], plan.lookback), plan.features, self.interval_minutes
             )
         self.last_features = ([bars[i].symbol for i in ready], X)
-        X32 = X.astype(np.float32)
-        raw = np.full((n, len(plan.models)), np.nan)
-        for j, model in enumerate(plan.models):
-            raw[:, j] = self._infer(model, X32, ready, n)
-        p_peak = self._infer(plan.peak, X32, ready, n)
-        p_valley = self._infer(plan.valley, X32, ready, n)
+        out = self._infer(X, ready, n)
+        raw = np.ascontiguousarray(out[:, : len(plan.models)])
 
         z = self.z.update(slots, raw)
         self._mature(slots, count, raw, z, r, zr)
 
-        ic = np.array(
-            [
-                conf.ic_estimate(*t.ic(), prior, cfg.ic_prior_samples, cfg.ic_min_samples)
-                for t, prior in zip(self.trackers, plan.prior_ic, strict=True)
-            ]
-        )
-        stability = np.array(
-            [
-                conf.stability(*t.mse(), prior, cfg.ic_prior_samples, cfg.ic_min_samples)
-                for t, prior in zip(self.trackers, plan.prior_ic, strict=True)
-            ]
-        )
         age = np.array([(b.received_at - b.event_time).total_seconds() for b in bars], dtype=np.float64)
         fresh = np.exp(-np.maximum(age, 0.0)[:, None] / plan.tau[None, :])
         cap = conf.capacity(
             self.buffer.dollar_volume(slots, self.session_bars), cfg.kappa, cfg.planned_notional
         )
-        confidence = np.clip(ic[None, :] * stability[None, :] * fresh * cap[:, None], 0.0, 1.0)
+        confidence = np.clip(
+            self.ic_factor[None, :] * self.stability_factor[None, :] * fresh * cap[:, None], 0.0, 1.0
+        )
         warming = ~np.isfinite(z)
         score = np.where(warming, 0.0, np.where(warming, 0.0, z) * confidence)
 
         self.counters.ticks += 1
         self.counters.bars += n
         self.counters.no_feature_bars += n - int(ready.size)
-        return self._messages(
-            bars,
-            raw.tolist(),
-            z.tolist(),
-            warming.tolist(),
-            ic.tolist(),
-            stability.tolist(),
-            fresh.tolist(),
-            cap.tolist(),
-            confidence.tolist(),
-            score.tolist(),
-            p_peak,
-            p_valley,
+        self.counters.warming_entries += int(np.count_nonzero(warming & np.isfinite(raw)))
+        messages = self._messages(
+            bars, raw, z, warming, fresh, cap, confidence, score, out[:, len(plan.models) :]
         )
-
-    def _infer(self, model: LoadedModel | None, X32: NDArray[np.float32], ready: I64, n: int) -> F64:
-        result = np.full(n, np.nan)
-        if model is None or ready.size == 0:
-            return result
-        cols = self.plan.feature_cols[model.name]
-        out = model.run(X32 if cols is None else np.ascontiguousarray(X32[:, cols]))
-        if out is not None:
-            result[ready] = np.where(np.isfinite(out), out, np.nan)
-        return result
-
-    def _mature(self, slots: I64, count: I64, raw: F64, z: F64, r: F64, zr: F64) -> None:
-        """Pair each model's prediction of ``h`` bars ago with the return realised since, then
-        store this bar's predictions in the ring (read before write: same position)."""
-        for gi, (h, group) in enumerate(zip(self.plan.horizons, self.plan.groups, strict=True)):
-            pos = ((count - 1) % h)[:, None]
-            k = np.arange(group.size)[None, :]
-            rows = slots[:, None]
-            past_raw = self.pend_raw[gi][rows, k, pos]
-            past_z = self.pend_z[gi][rows, k, pos]
-            matured = np.nonzero(count > h)[0]
-            if matured.size:
-                for kk, j in enumerate(group.tolist()):
-                    self.trackers[j].add(
-                        past_raw[matured, kk], r[matured, gi], past_z[matured, kk], zr[matured, gi]
-                    )
-            self.pend_raw[gi][rows, k, pos] = raw[:, group]
-            self.pend_z[gi][rows, k, pos] = z[:, group]
+        self.counters.messages += len(messages)
+        return messages
 
     def _messages(
         self,
         bars: list[Bar],
-        raw: list[list[float]],
-        z: list[list[float]],
-        warming: list[list[bool]],
-        ic: list[float],
-        stability: list[float],
-        fresh: list[list[float]],
-        cap: list[float],
-        confidence: list[list[float]],
-        score: list[list[float]],
-        p_peak: F64,
-        p_valley: F64,
+        raw: F64,
+        z: F64,
+        warming: NDArray[np.bool_],
+        fresh: F64,
+        cap: F64,
+        confidence: F64,
+        score: F64,
+        barrier_p: F64,
     ) -> list[Predictions]:
-        # Built as plain data and validated once per message by pydantic-core (faster than
-        # constructing each entry in Python, and every message is checked against the schema).
-        plan = self.plan
-        barrier_version = ""
-        if plan.peak is not None and plan.valley is not None:
-            barrier_version = f"{plan.peak.version}/{plan.valley.version}"
-        peaks, valleys = np.clip(p_peak, 0.0, 1.0).tolist(), np.clip(p_valley, 0.0, 1.0).tolist()
-        statics = [
-            (j, m.manifest.horizon, m.manifest.family, m.version, ic[j], stability[j])
-            for j, m in enumerate(plan.models)
+        """One message per bar, from rows per bar and columns per model (see :mod:`outgoing`)."""
+        zscore = z.astype(object)
+        zscore[warming] = None
+        models = [
+            (m.manifest.horizon, m.manifest.family, m.version, ic, stab)
+            for m, ic, stab in zip(
+                self.plan.models, self.ic_factor.tolist(), self.stability_factor.tolist(), strict=True
+            )
         ]
-        messages: list[Predictions] = []
-        warming_entries = 0
-        for i, bar in enumerate(bars):
-            raw_i, z_i, warm_i, fresh_i, conf_i, score_i = (
-                raw[i],
-                z[i],
-                warming[i],
-                fresh[i],
-                confidence[i],
-                score[i],
-            )
-            entries: list[dict[str, Any]] = []
-            for j, horizon, family, version, ic_j, stab_j in statics:
-                value = raw_i[j]
-                if math.isnan(value):  # no features yet, or the model failed on this row
-                    continue
-                warm = warm_i[j]
-                warming_entries += warm
-                entries.append(
-                    {
-                        "horizon": horizon,
-                        "family": family,
-                        "model_version": version,
-                        "raw": value,
-                        "zscore": None if warm else z_i[j],
-                        "ic": ic_j,
-                        "freshness": fresh_i[j],
-                        "capacity": cap[i],
-                        "stability": stab_j,
-                        "confidence": conf_i[j],
-                        "score": score_i[j],
-                        "warming_up": warm,
-                    }
-                )
-            barrier = None
-            if barrier_version and not (math.isnan(peaks[i]) or math.isnan(valleys[i])):
-                barrier = {"p_peak": peaks[i], "p_valley": valleys[i], "model_version": barrier_version}
-            messages.append(
-                Predictions.model_validate(
-                    {
-                        "event_time": bar.event_time,
-                        "trace_id": bar.trace_id,
-                        "trace": bar.trace,
-                        "symbol": bar.symbol,
-                        "interval": self.interval,
-                        "close": bar.close,
-                        "entries": entries,
-                        "barrier": barrier,
-                    }
-                )
-            )
-        self.counters.messages += len(messages)
-        self.counters.warming_entries += warming_entries
-        return messages
+        return outgoing.build(
+            bars,
+            self.interval,
+            models,
+            raw.tolist(),
+            zscore.tolist(),
+            warming.tolist(),
+            fresh.tolist(),
+            cap.tolist(),
+            confidence.tolist(),
+            score.tolist(),
+            self._barriers(barrier_p),
+        )
+
+    def _infer(self, X: F64, ready: I64, n: int) -> F64:
+        """``(n, models + 2)``: every regressor column, then P(peak) and P(valley); NaN for rows
+        without features, a missing or failed model, and non-finite outputs (counted per model).
+        One session run per model over every ready row, as :meth:`LoadedModel.run`."""
+        plan = self.plan
+        models = [*plan.models, plan.peak, plan.valley]
+        out = np.full((n, len(models)), np.nan)
+        if ready.size == 0:
+            return out
+        X32 = at_least_two_rows(X.astype(np.float32))
+        block = out if ready.size == n else np.full((ready.size, len(models)), np.nan)
+        ran = []  # (column, model) of every model that returned outputs
+        for j, model in enumerate(models):
+            if model is None:
+                continue
+            cols = plan.feature_cols[model.name]
+            values = model.outputs(X32 if cols is None else np.ascontiguousarray(X32[:, cols]))
+            if values is not None:
+                block[:, j] = values[: ready.size]
+                ran.append((j, model))
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad = np.count_nonzero(~finite, axis=0)
+            for j, model in ran:
+                model.count_nonfinite(int(bad[j]))
+            block[~finite] = np.nan
+        if block is not out:
+            out[ready] = block
+        return out
+
+    def _barriers(self, p: F64) -> list[BarrierPrediction | None]:
+        """Per row, P(peak) and P(valley) clipped to [0, 1], or None without both."""
+        plan = self.plan
+        if plan.peak is None or plan.valley is None:
+            return [None] * p.shape[0]
+        version = f"{plan.peak.version}/{plan.valley.version}"
+        return [
+            None if math.isnan(peak) or math.isnan(valley) else outgoing.barrier(peak, valley, version)
+            for peak, valley in np.clip(p, 0.0, 1.0).tolist()
+        ]
+
+    def _mature(self, slots: I64, count: I64, raw: F64, z: F64, r: F64, zr: F64) -> None:
+        """Pair each model's prediction of ``h`` bars ago with the return realised since, then
+        store this bar's predictions in the ring (read before write: same position)."""
+        plan = self.plan
+        past_raw, past_z = self.pending_rings.exchange(slots, count, raw, z)
+        matured = count[:, None] > plan.horizon_of[None, :]
+        refreshed = self.bank.add(past_raw, r[:, plan.group_of], past_z, zr[:, plan.group_of], matured)
+        if refreshed.size:
+            self._confidence_factors(refreshed.tolist())
 
     # -- snapshot ----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -471,10 +454,11 @@ class PredictorCore:
         arrays.update({f"z.{k}": v for k, v in self.z.export(n).items()})
         arrays.update({f"real.{k}": v for k, v in self.realised.export(n).items()})
         for gi in range(len(self.plan.horizons)):
-            arrays[f"pend.{gi}.raw"] = self.pend_raw[gi][:n]
-            arrays[f"pend.{gi}.z"] = self.pend_z[gi][:n]
-        for j, tracker in enumerate(self.trackers):
-            arrays.update({f"t.{j}.{k}": v for k, v in tracker.export().items()})
+            pend_raw, pend_z = self.pending_rings.group(gi)
+            arrays[f"pend.{gi}.raw"] = pend_raw[:n]
+            arrays[f"pend.{gi}.z"] = pend_z[:n]
+        for j in range(len(self.bank)):
+            arrays.update({f"t.{j}.{k}": v for k, v in self.bank.export(j).items()})
         meta = {
             "version": SNAPSHOT_VERSION,
             "interval": self.interval,
@@ -483,7 +467,7 @@ class PredictorCore:
             "z_window": self.z_window,
             "horizons": self.plan.horizons,
             "models": [list(key) for key in self.plan.keys],
-            "ic_windows": [t.pairs.window for t in self.trackers],
+            "ic_windows": self.bank.windows.tolist(),
         }
         return pack(meta, arrays)
 
@@ -501,10 +485,7 @@ class PredictorCore:
         buffer = BarBuffer(int(meta["capacity"]))
         for symbol in meta["symbols"]:
             buffer.slot(symbol)
-        n = len(buffer)
-        buffer.data[:n] = arrays["buf.data"]
-        buffer.times[:n] = arrays["buf.times"]
-        buffer.count[:n] = arrays["buf.count"]
+        buffer.load(arrays["buf.data"], arrays["buf.times"], arrays["buf.count"])
         buffer.resize(self._capacity())
         self.buffer = buffer
         keys: list[Key] = [(str(k[0]), str(k[1]), int(k[2])) for k in meta["models"]]
@@ -534,13 +515,13 @@ class PredictorCore:
     def status(self) -> dict[str, Any]:
         c = self.counters
         models = {}
-        for model, tracker in zip(self.plan.models, self.trackers, strict=True):
-            ic, n_ic = tracker.ic()
+        for j, model in enumerate(self.plan.models):
+            ic, n_ic = self.bank.ic(j)
             models[model.name] = {
                 "version": model.version,
                 "rolling_ic": round(ic, 6),
                 "ic_pairs": n_ic,
-                "ic_window": tracker.pairs.window,
+                "ic_window": int(self.bank.windows[j]),
             }
         return {
             "symbols": len(self.buffer),

@@ -113,7 +113,11 @@ def _range(h: F64, lo: F64, k: int) -> F64:
 
 
 def _volz(v: F64, k: int) -> F64:
-    x = np.log1p(_last(v, k))
+    return _volz_of_logs(np.log1p(_last(v, k)))
+
+
+def _volz_of_logs(x: F64) -> F64:
+    """Volume z-score of the last bar from ``log1p(volume)`` of the window, ``(rows, k)``."""
     mean = np.mean(x, axis=1)
     std = np.std(x, axis=1)
     safe = np.where(std > 0, std, 1.0)
@@ -121,8 +125,10 @@ def _volz(v: F64, k: int) -> F64:
 
 
 def _pos(h: F64, lo: F64, c: F64, k: int) -> F64:
-    top = np.max(_last(h, k), axis=1)
-    bottom = np.min(_last(lo, k), axis=1)
+    return _pos_of(c, np.max(_last(h, k), axis=1), np.min(_last(lo, k), axis=1))
+
+
+def _pos_of(c: F64, top: F64, bottom: F64) -> F64:
     span = top - bottom
     safe = np.where(span > 0, span, 1.0)
     return np.where(span > 0, (c[:, -1] - bottom) / safe - 0.5, 0.0)
@@ -147,17 +153,33 @@ def window_features(windows: F64, names: Sequence[str], interval_minutes: int) -
     # open prices (column 0) are not used by the current feature set
     h, lo, c, v = (np.ascontiguousarray(windows[:, :, f]) for f in (HIGH, LOW, CLOSE, VOLUME))
     out = np.empty((windows.shape[0], len(plan)), dtype=np.float64)
+    # Work shared between features is done once: every return in one array operation, the logs
+    # of the longest span a kind needs, each window's high/low extremes. Element-wise functions
+    # give each element the same bits whatever array it sits in, and every reduction still runs
+    # over a contiguous (rows, k) array as the single-feature code does, so values are unchanged.
+    rets = [j for j, (kind, _) in enumerate(plan) if kind == "ret"]
+    if rets:
+        back = np.array([plan[j][1] for j in rets])
+        out[:, rets] = np.log(c[:, -1:] / c[:, -1 - back]) * BPS
+    spans = {kind: max((k for kd, k in plan if kd == kind), default=0) for kind in ("rvol", "volz")}
+    log_c = np.log(c[:, -1 - spans["rvol"] :]) if spans["rvol"] else c
+    log_v = np.log1p(v[:, -spans["volz"] :]) if spans["volz"] else v
+    extremes: dict[int, tuple[F64, F64]] = {}
     for j, (kind, k) in enumerate(plan):
         if kind == "ret":
-            out[:, j] = _ret(c, k)
-        elif kind == "rvol":
-            out[:, j] = _rvol(c, k)
+            continue
+        if kind in ("range", "pos") and k not in extremes:
+            extremes[k] = (np.max(_last(h, k), axis=1), np.min(_last(lo, k), axis=1))
+        if kind == "rvol":
+            r = (log_c[:, -k:] - log_c[:, -k - 1 : -1]) * BPS
+            out[:, j] = np.sqrt(np.sum(r * r, axis=1))
         elif kind == "range":
-            out[:, j] = _range(h, lo, k)
+            top, bottom = extremes[k]
+            out[:, j] = np.log(top / bottom) * BPS
         elif kind == "volz":
-            out[:, j] = _volz(v, k)
+            out[:, j] = _volz_of_logs(np.ascontiguousarray(log_v[:, -k:]))
         elif kind == "pos":
-            out[:, j] = _pos(h, lo, c, k)
+            out[:, j] = _pos_of(c, *extremes[k])
         else:
             out[:, j] = _gap(c, k)
     return out

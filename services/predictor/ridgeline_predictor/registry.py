@@ -48,6 +48,17 @@ def make_session(data: bytes, settings: SessionSettings) -> ort.InferenceSession
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def at_least_two_rows(X: F32) -> F32:
+    """A single row as two copies of itself (take the first output back).
+
+    onnxruntime's linear kernels (the ridge models' LinearRegressor) take another code path for
+    one row and differ from any batch of two or more in the last bits, while every batch size from
+    two up agrees. Never running one row makes a row's output independent of how many other
+    symbols share its tick (tested for every bundled model).
+    """
+    return X.repeat(2, axis=0) if X.shape[0] == 1 else X
+
+
 @dataclass
 class LoadedModel:
     manifest: Manifest
@@ -68,23 +79,35 @@ class LoadedModel:
 
     def run(self, X: F32) -> F64 | None:
         """Outputs as float64 (NaN kept, counted); None when the session itself fails."""
+        result = self.outputs(at_least_two_rows(X))
+        if result is None:
+            return None
+        result = result[: X.shape[0]]
+        self.count_nonfinite(int(np.count_nonzero(~np.isfinite(result))))
+        return result
+
+    def outputs(self, X: F32) -> F64 | None:
+        """One session run: the output column as float64 (None when the session fails, counted);
+        non-finite values are the caller's to count (:meth:`count_nonfinite`). Give it at least
+        two rows (:func:`at_least_two_rows`)."""
         try:
             out = self.session.run([self.manifest.output_name], {self.manifest.input_name: X})[0]
             values = np.asarray(out)
             if self.manifest.output_column is not None:
                 values = values[:, self.manifest.output_column]
-            result = values.reshape(-1).astype(np.float64)
+            result = values.ravel().astype(np.float64)
             if result.shape[0] != X.shape[0]:
                 raise ValueError(f"output has {result.shape[0]} rows for {X.shape[0]} inputs")
         except Exception as exc:  # onnxruntime raises several unrelated types
             self.failures += 1
             self.last_error = f"inference failed: {exc}"[:500]
             return None
-        bad = int(np.count_nonzero(~np.isfinite(result)))
+        return result
+
+    def count_nonfinite(self, bad: int) -> None:
         if bad:
             self.nan_rows += bad
             self.last_error = f"{bad} non-finite outputs in the last batch"
-        return result
 
     def describe(self) -> dict[str, Any]:
         m = self.manifest

@@ -14,7 +14,7 @@ from redis import Redis
 from ridgeline_predictor.config import PredictorSettings
 from ridgeline_predictor.core import PredictorCore
 from ridgeline_predictor.registry import ModelRegistry, SessionSettings, load_registry
-from ridgeline_shared.codec import DecodeError, decode
+from ridgeline_shared.codec import messages_of
 from ridgeline_shared.config import ServiceSettings
 from ridgeline_shared.keys import Stream, group_name
 from ridgeline_shared.messages import Bar, Message
@@ -150,15 +150,16 @@ def read_acknowledged_bars(redis: Redis, key: str, group: str, limit: int) -> li
     if pending and pending.get("pending"):
         first = pending["min"]
         upper = "(" + (first.decode() if isinstance(first, bytes) else str(first))
-    entries = cast(
-        list[tuple[bytes, dict[bytes, bytes]]], redis.xrevrange(key, max=upper, min="-", count=limit)
-    )
-    bars: list[Bar] = []
-    for _entry_id, fields in reversed(entries):
-        try:
-            message = decode(Stream.BARS, fields)
-        except DecodeError:
-            continue
-        if isinstance(message, Bar):
-            bars.append(message)
-    return bars
+    # Newest first, a page at a time: an entry may be a frame holding a whole tick of bars.
+    newest_first: list[Bar] = []
+    while len(newest_first) < limit:
+        page = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], redis.xrevrange(key, max=upper, min="-", count=256)
+        )
+        if not page:
+            break
+        for _entry_id, fields in page:
+            bars = [m for m in messages_of(Stream.BARS, fields) if isinstance(m, Bar)]
+            newest_first.extend(reversed(bars))
+        upper = "(" + page[-1][0].decode()
+    return list(reversed(newest_first[:limit]))

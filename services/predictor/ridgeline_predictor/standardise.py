@@ -73,12 +73,21 @@ class RollingStandardiser:
     def add(self, slots: I64, x: F64) -> None:
         """Push ``x`` into the windows (NaN values are ignored). Slots must be distinct."""
         x2 = self._as2d(x)
-        rows, cols = np.nonzero(np.isfinite(x2))
-        if rows.size == 0:
-            return
-        s = slots[rows]
-        stored = x2[rows, cols].astype(self.values.dtype).astype(np.float64)
-        count = self.count[s, cols]
+        finite = np.isfinite(x2)
+        columns = np.arange(self.columns, dtype=np.int64)
+        if finite.all():  # the usual tick: every cell, in row-major order
+            cell = (slots[:, None] * self.columns + columns[None, :]).ravel()
+            xs = x2.ravel()
+        else:
+            rows, cols = np.nonzero(finite)
+            if rows.size == 0:
+                return
+            cell = slots[rows] * self.columns + cols
+            xs = x2[rows, cols]
+        # (slot, column) cells as flat indices: 1-D takes instead of 2-D fancy indexing.
+        stored = xs.astype(self.values.dtype).astype(np.float64)
+        count_flat, s1, s2 = _flat(self.count), _flat(self.s1), _flat(self.s2)
+        count = count_flat[cell]
         need = int(count.max()) + 1
         width = self.values.shape[2]
         if need > width and width < self.window:
@@ -87,15 +96,17 @@ class RollingStandardiser:
             )
             grown[:, :, :width] = self.values
             self.values = grown
-        pos = count % self.window
-        old = np.where(count >= self.window, self.values[s, cols, pos].astype(np.float64), 0.0)
-        self.s1[s, cols] += stored - old
-        self.s2[s, cols] += stored * stored - old * old
-        self.values[s, cols, pos] = stored
-        self.count[s, cols] = count + 1
+            width = grown.shape[2]
+        values = _flat(self.values)
+        at = cell * width + count % self.window
+        old = np.where(count >= self.window, values[at].astype(np.float64), 0.0)
+        s1[cell] += stored - old
+        s2[cell] += stored * stored - old * old
+        values[at] = stored
+        count_flat[cell] = count + 1
         wrapped = np.nonzero((count + 1) % self.window == 0)[0]
         if wrapped.size:
-            ws, wc = s[wrapped], cols[wrapped]
+            ws, wc = np.divmod(cell[wrapped], self.columns)
             exact = self.values[ws, wc].astype(np.float64)
             self.s1[ws, wc] = exact.sum(axis=1)
             self.s2[ws, wc] = (exact * exact).sum(axis=1)
@@ -135,3 +146,10 @@ class RollingStandardiser:
         self.s1 = arrays["s1"].astype(np.float64).copy()
         self.s2 = arrays["s2"].astype(np.float64).copy()
         self.columns = self.count.shape[1]
+
+
+def _flat(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A 1-D view that writes through (every state array here is made C-contiguous)."""
+    if not array.flags.c_contiguous:
+        raise ValueError("standardiser state must be C-contiguous")
+    return array.reshape(-1)

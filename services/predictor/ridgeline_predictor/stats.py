@@ -10,17 +10,28 @@ F64 = NDArray[np.float64]
 
 
 def average_ranks(values: ArrayLike) -> F64:
-    """Ranks 1..n with ties sharing their average rank (scipy's ``rankdata(method="average")``)."""
+    """Ranks 1..n with ties sharing their average rank (scipy's ``rankdata(method="average")``).
+
+    Tied values get their group's average whatever order the sort leaves them in, so the default
+    (SIMD quick)sort gives the same ranks as a stable one, several times faster on long windows.
+    Ranks are integers or halves, exact in float64.
+    """
     arr = np.asarray(values, dtype=np.float64)
     n = arr.shape[0]
-    sorter = np.argsort(arr, kind="mergesort")
-    inv = np.empty(n, dtype=np.intp)
-    inv[sorter] = np.arange(n, dtype=np.intp)
+    sorter = np.argsort(arr)
     ordered = arr[sorter]
-    first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
-    dense = np.cumsum(first)[inv]
-    bounds = np.concatenate((np.nonzero(first)[0], [n])).astype(np.float64)
-    return np.asarray(0.5 * (bounds[dense] + bounds[dense - 1] + 1.0), dtype=np.float64)
+    first = np.empty(n, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if starts.size == n:  # no ties: the rank is the sorted position + 1
+        in_order = np.arange(1.0, n + 1.0)
+    else:
+        bounds = np.append(starts, n).astype(np.float64)
+        in_order = np.repeat(0.5 * (bounds[1:] + bounds[:-1] + 1.0), np.diff(np.append(starts, n)))
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[sorter] = in_order
+    return ranks
 
 
 def pearson(a: F64, b: F64) -> float:

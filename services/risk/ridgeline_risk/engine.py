@@ -20,17 +20,19 @@ One tick at event time T (``end_tick``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
+from ridgeline_risk import outgoing
 from ridgeline_risk.config import LimitsUpdate, RiskConfig, RiskLimits
+from ridgeline_risk.gross import GrossBatch
 from ridgeline_risk.guardrails import Guardrails
 from ridgeline_risk.portfolio import Portfolio
 from ridgeline_risk.pretrade import Candidate, Denial, PreTradeChecker
-from ridgeline_risk.sizing import gross_scale, round_price, target_shares
+from ridgeline_risk.sizing import fraction, gross_scale, round_price, target_shares
 from ridgeline_risk.targets import Intent, SignalView, decide, settle
+from ridgeline_risk.views import Capture
 from ridgeline_shared import ids
 from ridgeline_shared.accounting import to_decimal
 from ridgeline_shared.config import MarketConfig
@@ -47,7 +49,6 @@ from ridgeline_shared.messages import (
     Message,
     OrderRequest,
     OrderSide,
-    RiskEvent,
     RiskEventKind,
     Signal,
     TradingState,
@@ -60,14 +61,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Emitted = tuple[Stream, Message]
 
 
-@dataclass(frozen=True, slots=True)
-class _BarInfo:
+# Named tuples, not frozen dataclasses, for the values made per symbol and tick: as immutable,
+# and three times cheaper to build.
+class _BarInfo(NamedTuple):
     event_time: datetime
     age_ms: float  # received_at - event_time
 
 
-@dataclass(frozen=True, slots=True)
-class _Order:
+class _Order(NamedTuple):
     candidate: Candidate
     target: Decimal
     price: Decimal
@@ -75,16 +76,13 @@ class _Order:
     horizon: str | None
     reason: str
     intent_seq: int
-    # The signal's per-hop publish times, carried on so latency is measured bar to order.
-    trace: dict[str, int] = field(default_factory=dict)
+    # The signal's per-hop publish times, carried on so latency is measured bar to order (the
+    # order's own copy).
+    trace: dict[str, int]
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> float:
-    if denominator <= 0:
-        return 0.0
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return float(numerator / denominator)
+    return fraction(numerator, denominator) if denominator > 0 else 0.0
 
 
 class RiskEngine:
@@ -104,6 +102,8 @@ class RiskEngine:
         self.interval = interval
         self.session_minutes = session_minutes
         self.session_bars = minutes_to_bars("1d", interval, session_minutes)
+        # sqrt(bars in the horizon), by horizon: configuration only.
+        self._root_bars: dict[str, float] = {}
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -194,7 +194,7 @@ class RiskEngine:
         if not self.signals or value <= 0:
             return []  # nothing to size; a non-positive equity has breached the guardrails
         orders: list[_Order] = []
-        intents: dict[str, tuple[Intent, Decimal, Decimal]] = {}
+        intents: dict[str, tuple[Intent, Decimal, Decimal, float]] = {}
         weights: dict[str, float] = {}
         for symbol in sorted(self.signals):
             signal = self.signals[symbol]
@@ -207,15 +207,15 @@ class RiskEngine:
             weight = _ratio(current * price, value)
             intent = decide(self._view(signal, event_time), weight, cfg)
             self.barrier[symbol] = (signal.p_peak, signal.p_valley)
-            intents[symbol] = (intent, price, current)
+            intents[symbol] = (intent, price, current, weight)
             weights[symbol] = intent.weight
         for symbol, quantity in portfolio.effective_book().items():
             price = portfolio.last_price.get(symbol)
             if symbol not in weights and price is not None:
                 weights[symbol] = _ratio(quantity * price, value)
         scale = gross_scale(weights, cfg.gross_target)
-        for symbol, (raw, price, current) in intents.items():
-            intent = settle(raw, _ratio(current * price, value), scale, cfg)
+        for symbol, (raw, price, current, weight) in intents.items():
+            intent = settle(raw, weight, scale, cfg)
             if intent.keep:
                 continue
             target = target_shares(intent.weight, value, price, cfg.lot(symbol))
@@ -272,12 +272,16 @@ class RiskEngine:
         return self.market.spread_for(symbol, self.stats.get(symbol))
 
     def _horizon_sigma(self, stats: MarketStats, horizon: str) -> float | None:
-        try:
-            bars = minutes_to_bars(horizon, self.interval, self.session_minutes)
-        except ValueError:
-            return None
+        root = self._root_bars.get(horizon, 0.0)
+        if root == 0.0:
+            try:
+                root = self._root_bars[horizon] = math.sqrt(
+                    minutes_to_bars(horizon, self.interval, self.session_minutes)
+                )
+            except ValueError:
+                return None
         sigma = self.market.sigma_bps(stats)
-        return None if sigma is None else sigma * math.sqrt(bars)
+        return None if sigma is None else sigma * root
 
     def _no_price_order(self, signal: Signal, current: Decimal, event_time: datetime) -> _Order:
         """A trade signal for a symbol risk has no bar of: it cannot be sized, only denied."""
@@ -297,7 +301,9 @@ class RiskEngine:
 
     def _check_and_emit(self, orders: list[_Order], event_time: datetime) -> list[Emitted]:
         portfolio = self.portfolio
-        book = portfolio.effective_book()
+        # Sending orders changes neither the ledger nor the prices: one equity for the batch.
+        value = portfolio.equity
+        gross = GrossBatch(portfolio)
         # Orders that do not add exposure first, so they free room for the ones that do.
         ranked = sorted(
             orders,
@@ -315,9 +321,8 @@ class RiskEngine:
                 c,
                 state=self.state,
                 limits=self.limits,
-                book=book,
-                prices=portfolio.last_price,
-                portfolio_value=portfolio.equity,
+                gross=gross.excluding,
+                portfolio_value=value,
                 event_time=event_time,
             )
             if denial is not None:
@@ -325,8 +330,7 @@ class RiskEngine:
                 continue
             request = self._request(order, event_time)
             self.checker.sent(event_time)
-            portfolio.order_sent(c.client_order_id, c.symbol, c.quantity, event_time)
-            book[c.symbol] = book.get(c.symbol, Decimal(0)) + c.quantity
+            gross.order_sent(c.client_order_id, c.symbol, c.quantity, event_time)
             self.counters["orders"] += 1
             sent.append((c.symbol, c.client_order_id, (Stream.ORDERS, request)))
         return [e for _, _, e in sorted(sent, key=lambda x: x[:2])] + [
@@ -335,7 +339,7 @@ class RiskEngine:
 
     def _request(self, order: _Order, event_time: datetime) -> OrderRequest:
         c = order.candidate
-        return OrderRequest(
+        return outgoing.order_request(
             event_time=event_time,
             trace_id=order.trace_id,
             trace=order.trace,
@@ -381,7 +385,7 @@ class RiskEngine:
         detail: str = "",
         data: dict[str, Any] | None = None,
     ) -> Emitted:
-        event = RiskEvent(
+        event = outgoing.risk_event(
             event_time=self.command_time,
             trace_id=trace_id,
             kind=kind,
@@ -389,8 +393,8 @@ class RiskEngine:
             reason_code=reason_code,
             client_order_id=client_order_id,
             symbol=symbol,
-            actor=actor[:64],
-            detail=detail[:1024],
+            actor=actor,
+            detail=detail,
             data=data or {},
         )
         return (Stream.RISK_EVENTS, event)
@@ -467,7 +471,7 @@ class RiskEngine:
             seq = self._next_intent(symbol)
             coid = ids.client_order_id(self.strategy_id, symbol, at, seq)
             candidate = Candidate(coid, symbol, -quantity, quantity, price, None, flatten=True)
-            orders.append(_Order(candidate, Decimal(0), price or Decimal(0), trace, None, "flatten", seq))
+            orders.append(_Order(candidate, Decimal(0), price or Decimal(0), trace, None, "flatten", seq, {}))
         return self._check_and_emit(orders, at)
 
     # -- commands --------------------------------------------------------------------------
@@ -514,63 +518,21 @@ class RiskEngine:
         return ids.command_id(kind, self.command_time, seq)
 
     # -- views -----------------------------------------------------------------------------
-    def portfolio_view(self) -> dict[str, Any]:
-        portfolio = self.portfolio
-        value = portfolio.equity
-        positions = {}
-        for pos in portfolio.ledger.open_positions():
-            positions[pos.symbol] = {
-                "quantity": str(pos.quantity),
-                "avg_price": None if pos.avg_price is None else str(pos.avg_price),
-                "last_price": None if pos.last_price is None else str(pos.last_price),
-                "market_value": str(pos.market_value),
-                "weight": _ratio(pos.market_value, value),
-                "unrealized_pnl": str(pos.unrealized_pnl),
-                "realized_pnl": str(pos.realized_pnl),
-                "working": str(portfolio.working_quantity(pos.symbol)),
-            }
-        return {
-            "cash": str(portfolio.ledger.cash),
-            "equity": str(value),
-            "realized_pnl": str(portfolio.ledger.realized_pnl),
-            "unrealized_pnl": str(portfolio.ledger.unrealized_pnl),
-            "commissions": str(portfolio.ledger.commissions),
-            "fills": portfolio.ledger.fills,
-            "positions": positions,
-            "working_orders": {
-                coid: {"symbol": o.symbol, "remaining": str(o.remaining)}
-                for coid, o in sorted(portfolio.working.items())
-            },
-        }
-
-    def status(self) -> dict[str, Any]:
-        portfolio, guard = self.portfolio, self.guard
-        value = portfolio.equity
-        gross, net = portfolio.exposures()
-        return {
-            "trading_state": self.state.value,
-            "flattening": self.flattening,
-            "last_tick": None if self.last_tick is None else self.last_tick.isoformat(),
-            "equity": str(value),
-            "cash": str(portfolio.ledger.cash),
-            "exposure": {
-                "gross": str(gross),
-                "net": str(net),
-                "gross_pct": _ratio(gross, value),
-                "net_pct": _ratio(net, value),
-            },
-            "positions": {p.symbol: str(p.quantity) for p in portfolio.ledger.open_positions()},
-            "working_orders": len(portfolio.working),
-            "drawdown": guard.drawdown,
-            "peak_equity": str(guard.peak),
-            "daily_pnl": str(guard.daily_pnl),
-            "daily_loss": guard.daily_loss,
-            "start_of_day": str(guard.start_of_day),
-            "session": None if guard.session is None else guard.session.isoformat(),
-            "denials": dict(sorted(self.denials.items())),
-            "counters": dict(self.counters),
-            "limits": self.limits.model_dump(mode="json"),
-        }
+    def capture(self) -> Capture:
+        """What the views show, as of now (see :mod:`.views`)."""
+        guard = self.guard
+        return Capture(
+            state=self.state,
+            flattening=self.flattening,
+            last_tick=self.last_tick,
+            equity=self.portfolio.equity,
+            ledger=self.portfolio.ledger_copy(),
+            working=self.portfolio.working_copy(),
+            guard=Guardrails(guard.start_of_day, guard.peak, guard.last_equity, guard.session),
+            denials=dict(self.denials),
+            counters=dict(self.counters),
+            limits=self.limits,
+        )
 
     # -- state -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ applies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ridgeline_risk.config import RiskConfig
 
@@ -67,8 +67,7 @@ def exit_triggered(
     return adverse > cfg.exit_prob
 
 
-@dataclass(frozen=True, slots=True)
-class SpreadGate:
+class SpreadGate(NamedTuple):
     """``stale``: the data is too old to act on at all. ``wide``: the spread makes new exposure too
     expensive, but reducing exposure is still allowed (blocking an exit would keep the risk)."""
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import Any
 
 from ridgeline_risk.config import RiskLimits
+from ridgeline_risk.sizing import fraction
 
 _ZERO = Decimal(0)
+# The 40 digits the ratios are taken in (subtraction included).
+_CTX = Context(prec=40)
 
 
 def session_key(event_time: datetime, start_minutes: int = 0) -> date:
@@ -65,25 +68,23 @@ class Guardrails:
         """Loss since start of day as a fraction of the start-of-day value (0 when up)."""
         if self.start_of_day <= 0:
             return 1.0 if self.daily_pnl < 0 else 0.0
-        with localcontext() as ctx:
-            ctx.prec = 40
-            return float(max(_ZERO, -self.daily_pnl) / self.start_of_day)
+        loss = _CTX.minus(_CTX.subtract(self.last_equity, self.start_of_day))
+        return fraction(max(_ZERO, loss), self.start_of_day)
 
     @property
     def drawdown(self) -> float:
         """``(peak - value) / peak``."""
         if self.peak <= 0:
             return 1.0
-        with localcontext() as ctx:
-            ctx.prec = 40
-            return float(max(_ZERO, self.peak - self.last_equity) / self.peak)
+        return fraction(max(_ZERO, _CTX.subtract(self.peak, self.last_equity)), self.peak)
 
     def breaches(self, limits: RiskLimits) -> list[Breach]:
         found = []
-        if self.daily_loss > limits.daily_loss:
-            found.append(Breach("daily_loss", self.daily_loss, limits.daily_loss))
-        if self.drawdown > limits.max_drawdown:
-            found.append(Breach("max_drawdown", self.drawdown, limits.max_drawdown))
+        daily_loss, drawdown = self.daily_loss, self.drawdown
+        if daily_loss > limits.daily_loss:
+            found.append(Breach("daily_loss", daily_loss, limits.daily_loss))
+        if drawdown > limits.max_drawdown:
+            found.append(Breach("max_drawdown", drawdown, limits.max_drawdown))
         return found
 
     def rebase(self, limits: RiskLimits) -> list[str]:

@@ -12,21 +12,34 @@ a limit that blocked the flatten would keep exactly the risk the halt is meant t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from ridgeline_risk.config import RiskLimits
 from ridgeline_risk.portfolio import RecentIds
+from ridgeline_risk.sizing import fraction
 from ridgeline_shared.messages import DenialReason, TradingState
 
 _ZERO = Decimal(0)
 
+GrossExcluding = Callable[[str], Decimal]
+"""The book's gross exposure (``|effective quantity| x last price`` summed over its symbols that
+have a price) without the given symbol, in the current context."""
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+
+def book_gross(book: Mapping[str, Decimal], prices: Mapping[str, Decimal]) -> GrossExcluding:
+    """:data:`GrossExcluding` summed from scratch over ``book`` (effective quantity per symbol), in
+    its order; the portfolio keeps the same figure as positions change."""
+
+    def excluding(symbol: str) -> Decimal:
+        return sum((abs(q) * prices[s] for s, q in book.items() if s != symbol and s in prices), _ZERO)
+
+    return excluding
+
+
+class Candidate(NamedTuple):
     """An order risk wants to send. ``quantity`` is signed (buy > 0); ``current`` is the symbol's
     effective holding (position + working orders) before it; ``signal_price`` is the price the
     decision was made at, checked against ``last_price`` by the collar."""
@@ -40,8 +53,7 @@ class Candidate:
     flatten: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Denial:
+class Denial(NamedTuple):
     reason: DenialReason
     detail: str
 
@@ -50,12 +62,6 @@ def reduces(current: Decimal, quantity: Decimal) -> bool:
     """The order shrinks the absolute holding without crossing through zero."""
     after = current + quantity
     return current != 0 and abs(after) < abs(current) and after * current >= 0
-
-
-def _ratio(numerator: Decimal, denominator: Decimal) -> float:
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return float(numerator / denominator)
 
 
 class PreTradeChecker:
@@ -71,12 +77,11 @@ class PreTradeChecker:
         *,
         state: TradingState,
         limits: RiskLimits,
-        book: Mapping[str, Decimal],
-        prices: Mapping[str, Decimal],
+        gross: GrossExcluding,
         portfolio_value: Decimal,
         event_time: datetime,
     ) -> Denial | None:
-        """``book``: effective quantity per symbol, ``prices``: last price per symbol (for gross)."""
+        """``gross``: the rest of the book's gross exposure, for the gross-exposure guardrail."""
         if order.client_order_id in self._ids:
             return Denial(DenialReason.DUPLICATE_CLIENT_ORDER_ID, f"{order.client_order_id} already used")
         self._ids.add(order.client_order_id)
@@ -93,7 +98,7 @@ class PreTradeChecker:
         if limits.allowed_symbols and order.symbol not in limits.allowed_symbols:
             return Denial(DenialReason.SYMBOL_NOT_ALLOWED, f"{order.symbol} is not in allowed_symbols")
         if order.signal_price is not None:
-            deviation = _ratio(abs(order.signal_price - price), price)
+            deviation = fraction(abs(order.signal_price - price), price)
             if deviation > limits.price_collar:
                 return Denial(
                     DenialReason.PRICE_COLLAR,
@@ -106,9 +111,7 @@ class PreTradeChecker:
         notional = size * price
         if notional > limits.max_order_notional:
             return Denial(DenialReason.MAX_NOTIONAL, f"notional {notional} > {limits.max_order_notional}")
-        denial = self._exposure(
-            order, price, limits=limits, book=book, prices=prices, portfolio_value=portfolio_value
-        )
+        denial = self._exposure(order, price, limits=limits, gross=gross, portfolio_value=portfolio_value)
         if denial is not None:
             return denial
         window_start = event_time - timedelta(seconds=limits.rate_window_seconds)
@@ -129,8 +132,7 @@ class PreTradeChecker:
         price: Decimal,
         *,
         limits: RiskLimits,
-        book: Mapping[str, Decimal],
-        prices: Mapping[str, Decimal],
+        gross: GrossExcluding,
         portfolio_value: Decimal,
     ) -> Denial | None:
         before = abs(order.current) * price
@@ -139,21 +141,18 @@ class PreTradeChecker:
             return None  # never deny an order that does not add exposure
         if portfolio_value <= 0:
             return Denial(DenialReason.CONCENTRATION, "portfolio value is not positive")
-        concentration = _ratio(after, portfolio_value)
+        concentration = fraction(after, portfolio_value)
         if concentration > limits.max_concentration:
             return Denial(
                 DenialReason.CONCENTRATION,
                 f"{order.symbol} would be {concentration:.2%} of the portfolio "
                 f"(max {limits.max_concentration:.2%})",
             )
-        gross_before = sum(
-            (abs(q) * prices[s] for s, q in book.items() if s != order.symbol and s in prices), _ZERO
-        )
-        gross = _ratio(gross_before + after, portfolio_value)
-        if gross > limits.max_gross_exposure:
+        total = fraction(gross(order.symbol) + after, portfolio_value)
+        if total > limits.max_gross_exposure:
             return Denial(
                 DenialReason.GROSS_EXPOSURE,
-                f"gross exposure would be {gross:.2%} (max {limits.max_gross_exposure:.2%})",
+                f"gross exposure would be {total:.2%} (max {limits.max_gross_exposure:.2%})",
             )
         return None
 

@@ -22,6 +22,7 @@ from redis.client import Pipeline
 
 from ridgeline_risk.config import LimitsUpdate, RiskLimits, RiskSettings
 from ridgeline_risk.engine import Emitted, RiskEngine
+from ridgeline_risk.views import Views
 from ridgeline_shared.keys import Stream
 from ridgeline_shared.messages import Bar, Execution, Message, Signal, TradingState
 from ridgeline_shared.runtime import metrics
@@ -87,7 +88,8 @@ class RiskService(Service):
         self.limits_key = self.keys.service_state(self.name, "limits")
         self._saved_state = self._state_pair()
         self._saved_limits = self.engine.limits
-        self._views: dict[str, dict[str, Any]] = {}
+        self._views: Views
+        self._metric_state: TradingState | None = None
         self._refresh_views()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -161,7 +163,7 @@ class RiskService(Service):
 
             out.add_op(save_state)
             self._saved_state = self._state_pair()
-        if engine.limits != self._saved_limits:
+        if engine.limits is not self._saved_limits and engine.limits != self._saved_limits:
             limits_key, limits = self.limits_key, engine.limits.model_dump_json()
 
             def save_limits(pipe: Pipeline) -> None:
@@ -219,31 +221,29 @@ class RiskService(Service):
         }
 
     def _refresh_views(self) -> None:
-        # Built in the worker thread and swapped whole, so HTTP threads never read a half-updated
-        # engine.
-        self._views = {
-            "status": self.engine.status(),
-            "portfolio": self.engine.portfolio_view(),
-            "limits": self.engine.limits.model_dump(mode="json"),
-        }
-        status = self._views["status"]
-        metrics.EQUITY.set(float(status["equity"]))
-        metrics.PNL_REALIZED.set(float(self.engine.portfolio.ledger.realized_pnl))
-        for state in TradingState:
-            metrics.TRADING_STATE.labels(state.value).set(int(state is self.engine.state))
+        # Captured in the worker thread and swapped whole, so HTTP threads never read a
+        # half-updated engine; the dicts are built from it on request (views.py).
+        engine = self.engine
+        views = self._views = Views(engine.capture())
+        metrics.EQUITY.set(float(views.capture.equity))
+        metrics.PNL_REALIZED.set(float(engine.portfolio.ledger.realized_pnl))
+        if engine.state is not self._metric_state:
+            for state in TradingState:
+                metrics.TRADING_STATE.labels(state.value).set(int(state is engine.state))
+            self._metric_state = engine.state
 
     def status(self) -> dict[str, Any]:
-        return self._views["status"]
+        return self._views.status()
 
     def router(self) -> APIRouter:
         router = APIRouter()
 
         @router.get("/limits")
         def limits() -> dict[str, Any]:
-            return self._views["limits"]
+            return self._views.limits()
 
         @router.get("/portfolio")
         def portfolio() -> dict[str, Any]:
-            return self._views["portfolio"]
+            return self._views.portfolio()
 
         return router

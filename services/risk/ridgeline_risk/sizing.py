@@ -7,11 +7,20 @@ rounding toward zero to a lot size never drifts by a float's last bit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 from ridgeline_shared.accounting import to_decimal
 
-_PREC = 60
+# Contexts used through their methods: the same digits as ``localcontext()`` with the precision
+# set, without entering and leaving a context per call.
+_CTX = Context(prec=60)
+_RATIO = Context(prec=40)
+_ONE = Decimal(1)
+
+
+def fraction(numerator: Decimal, denominator: Decimal) -> float:
+    """``numerator / denominator`` to 40 digits, as a float (a weight, a share of the portfolio)."""
+    return float(_RATIO.divide(numerator, denominator))
 
 
 def z_weight(alpha_bps: float, sigma_bps: float, max_weight: float, z_max: float) -> float:
@@ -35,25 +44,19 @@ def gross_scale(weights: Mapping[str, float], gross_target: float) -> float:
 
 def round_to_lot(quantity: Decimal, lot: Decimal) -> Decimal:
     """Toward zero, to a whole number of lots."""
-    with localcontext() as ctx:
-        ctx.prec = _PREC
-        lots = (quantity / lot).to_integral_value(rounding=ROUND_DOWN)
-        return lots * lot if lots else Decimal(0)
+    lots = _CTX.divide(quantity, lot).to_integral_value(rounding=ROUND_DOWN, context=_CTX)
+    return _CTX.multiply(lots, lot) if lots else Decimal(0)
 
 
 def target_shares(weight: float, portfolio_value: Decimal, price: Decimal, lot: Decimal) -> Decimal:
     """``shares = floor(weight x portfolio_value / price)`` toward zero, in whole lots."""
     if price <= 0 or portfolio_value <= 0 or weight == 0.0:
         return Decimal(0)
-    with localcontext() as ctx:
-        ctx.prec = _PREC
-        raw = to_decimal(weight) * portfolio_value / price
+    raw = _CTX.divide(_CTX.multiply(to_decimal(weight), portfolio_value), price)
     return round_to_lot(raw, lot)
 
 
 def round_price(price: Decimal, tick: Decimal) -> Decimal:
     """Nearest tick (half-even); at least one tick, since an order price must be positive."""
-    with localcontext() as ctx:
-        ctx.prec = _PREC
-        ticks = (price / tick).to_integral_value(rounding=ROUND_HALF_EVEN)
-        return max(ticks, Decimal(1)) * tick
+    ticks = _CTX.divide(price, tick).to_integral_value(rounding=ROUND_HALF_EVEN, context=_CTX)
+    return _CTX.multiply(max(ticks, _ONE), tick)

@@ -19,7 +19,7 @@ smaller than 0.8 %). Exits skip the band, so a small position is still closed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ridgeline_risk.config import RiskConfig
 from ridgeline_risk.gates import barrier_gate, entry_block, entry_preferred, exit_triggered, spread_gate
@@ -27,8 +27,7 @@ from ridgeline_risk.sizing import within_band, z_weight
 from ridgeline_shared.messages import Decision
 
 
-@dataclass(frozen=True, slots=True)
-class SignalView:
+class SignalView(NamedTuple):
     """What the per-symbol decision needs; built by the engine from a Signal and risk's own data."""
 
     decision: Decision
@@ -43,8 +42,7 @@ class SignalView:
     previous_p_valley: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Intent:
+class Intent(NamedTuple):
     """Target weight of one symbol. ``keep``: the target is the current holding exactly (so the
     order step does not re-derive shares from a weight and trade a rounding difference);
     ``frozen``: keep it whatever the portfolio step says (stale data)."""
@@ -107,5 +105,5 @@ def settle(intent: Intent, current: float, scale: float, cfg: RiskConfig) -> Int
     reason = intent.reason if scale == 1.0 else f"{intent.reason}+gross_scale"
     if not intent.exit and within_band(weight, current, cfg.no_trade_band):
         kept = "band" if intent.reason in ("signal", "signal_preferred") else intent.reason
-        return replace(intent, weight=current, keep=True, reason=kept)
-    return replace(intent, weight=weight, keep=False, reason=reason)
+        return Intent(current, True, kept, intent.gate, intent.exit, intent.frozen)
+    return Intent(weight, False, reason, intent.gate, intent.exit, intent.frozen)

@@ -20,9 +20,19 @@ BPS = 1e4
 
 class MarketStats:
     """Windows of log returns, spread terms and volumes; statistics recomputed from the windows
-    on demand, so a restored copy gives bit-identical figures."""
+    on demand, so a restored copy gives bit-identical figures. Each figure is computed at most once
+    per bar: several consumers in one process (blender, risk, paper venue) ask for it per bar."""
 
-    __slots__ = ("_adv_window", "_chl", "_last_close", "_last_mid", "_returns", "_volumes", "last_price")
+    __slots__ = (
+        "_adv_window",
+        "_chl",
+        "_last_close",
+        "_last_mid",
+        "_memo",
+        "_returns",
+        "_volumes",
+        "last_price",
+    )
 
     def __init__(self, vol_window: int = 288, spread_window: int = 288, adv_window: int = 288) -> None:
         self._returns: deque[float] = deque(maxlen=vol_window)
@@ -32,6 +42,7 @@ class MarketStats:
         self._last_close: float | None = None
         self._last_mid: float | None = None
         self.last_price: float | None = None
+        self._memo: dict[str, float] = {}
 
     def update(self, high: float, low: float, close: float, volume: float) -> None:
         log_close = math.log(close)
@@ -41,6 +52,7 @@ class MarketStats:
             # Term of bar t-1 needs eta of bar t: c_{t-1} - eta_{t-1} times c_{t-1} - eta_t.
             self._chl.append(4.0 * (self._last_close - self._last_mid) * (self._last_close - mid))
         self._volumes.append(volume)
+        self._memo.clear()
         self._last_close, self._last_mid, self.last_price = log_close, mid, close
 
     @property
@@ -51,7 +63,10 @@ class MarketStats:
         """Standard deviation of one-bar log returns, in bps (None until ``min_bars`` returns)."""
         if len(self._returns) < min_bars:
             return None
-        return float(np.std(np.fromiter(self._returns, float), ddof=1)) * BPS
+        sigma = self._memo.get("sigma")
+        if sigma is None:
+            sigma = self._memo["sigma"] = float(np.std(np.fromiter(self._returns, float), ddof=1)) * BPS
+        return sigma
 
     def sigma_horizon_bps(self, bars: int, min_bars: int = 20) -> float | None:
         """Volatility of ``bars``-bar returns under the square-root-of-time rule."""
@@ -61,14 +76,20 @@ class MarketStats:
     def spread_bps(self, default_bps: float, min_bars: int = 30) -> float:
         if len(self._chl) < min_bars:
             return default_bps
-        mean = float(np.mean(np.fromiter(self._chl, float)))
-        return math.sqrt(mean) * BPS if mean > 0 else 0.0
+        spread = self._memo.get("spread")
+        if spread is None:
+            mean = float(np.mean(np.fromiter(self._chl, float)))
+            spread = self._memo["spread"] = math.sqrt(mean) * BPS if mean > 0 else 0.0
+        return spread
 
     def adv_shares(self) -> float | None:
         """Average daily volume, scaled from the window to one session (``adv_window`` bars)."""
         if not self._volumes:
             return None
-        return float(np.mean(np.fromiter(self._volumes, float))) * self._adv_window
+        adv = self._memo.get("adv")
+        if adv is None:
+            adv = self._memo["adv"] = float(np.mean(np.fromiter(self._volumes, float))) * self._adv_window
+        return adv
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -42,5 +42,14 @@ class Message(Frozen):
     )
 
     def stamped(self, hop: str, wall_ns: int) -> Self:
-        """A copy with ``hop``'s publish time added to the trace."""
-        return self.model_copy(update={"trace": {**self.trace, hop: wall_ns}})
+        """A copy with ``hop``'s publish time added to the trace.
+
+        Built as ``model_copy`` builds a copy, without its generic machinery: every published
+        message is stamped, and the other fields are the validated, immutable ones of ``self``.
+        """
+        copy = self.__class__.__new__(self.__class__)
+        object.__setattr__(copy, "__dict__", {**self.__dict__, "trace": {**self.trace, hop: wall_ns}})
+        object.__setattr__(copy, "__pydantic_fields_set__", {*self.__pydantic_fields_set__, "trace"})
+        object.__setattr__(copy, "__pydantic_extra__", None)
+        object.__setattr__(copy, "__pydantic_private__", self.__pydantic_private__)
+        return copy

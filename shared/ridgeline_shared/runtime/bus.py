@@ -7,11 +7,13 @@ back-pressure, and trimming that never passes an entry some group still needs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import redis
 from redis import Redis
+from redis.client import Pipeline
 
 from ridgeline_shared.runtime.merge import entry_key
 
@@ -37,10 +39,66 @@ def read_group(
 ) -> list[tuple[str, list[RawEntry]]]:
     """XREADGROUP; ``streams`` maps key -> ``>`` (new) or ``0`` (own pending)."""
     reply: Any = client.xreadgroup(group, consumer, dict(streams), count=count, block=block_ms)  # type: ignore[arg-type]
+    return _entries(reply)
+
+
+def _entries(reply: Any) -> list[tuple[str, list[RawEntry]]]:
     out: list[tuple[str, list[RawEntry]]] = []
     for stream, entries in reply or []:
         out.append((_s(stream), [(_s(eid), fields) for eid, fields in entries if fields is not None]))
     return out
+
+
+def commit_then_read(
+    client: Redis,
+    pipe: Pipeline,
+    group: str,
+    consumer: str,
+    streams: Mapping[str, str],
+    count: int,
+    block_ms: int,
+) -> tuple[list[tuple[str, list[RawEntry]]], float]:
+    """Run ``pipe``'s commands as one MULTI/EXEC, then a blocking XREADGROUP, in one round trip;
+    return what was read and the seconds until the EXEC's reply.
+
+    The consumer loop's two calls per batch (commit what was handled, read what is next) cost one
+    round trip instead of two; Redis runs them in order on one connection, so the read still
+    follows the commit. Any error (a refused command, EXECABORT) raises after the connection,
+    whose later replies are then unknown, is dropped.
+    """
+    args: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", block_ms, "STREAMS"]
+    args += [*streams.keys(), *streams.values()]
+    commands = [("MULTI",), *(command for command, _ in pipe.command_stack), ("EXEC",), tuple(args)]
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    started = time.perf_counter()
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))  # type: ignore[no-untyped-call]
+        failure: Exception | None = None
+        for _ in range(len(commands) - 1):  # MULTI, each QUEUED, then EXEC's results
+            try:
+                reply = conn.read_response()
+            except redis.ResponseError as exc:
+                failure = failure or exc
+                continue
+            if isinstance(reply, list):
+                failure = failure or next((r for r in reply if isinstance(r, Exception)), None)
+        committed = time.perf_counter() - started
+        read = _next_entries(conn)
+        if failure is not None:
+            raise failure
+    except BaseException:
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        raise
+    finally:
+        pool.release(conn)
+    return _entries(client.response_callbacks["XREADGROUP"](read)), committed
+
+
+def _next_entries(conn: Any) -> Any:
+    """The blocking XREADGROUP's reply: a frame of its own, so a profile tells waiting for input
+    from committing."""
+    return conn.read_response()
 
 
 def autoclaim(

@@ -7,6 +7,10 @@ this order: the lag-1 entries of earlier ticks, then the lag-0 entries up to T, 
 declared order and each stream in stream order. Neither the order in which Redis delivered the
 entries nor their timing can change what a tick holds, which is what makes a replay, a restart
 and the live run produce the same outputs.
+
+An entry may hold several messages (a frame: one producer's tick on one stream, see
+:mod:`ridgeline_shared.codec`). Its messages are ordered by (entry id, position in the frame) and
+the entry counts as consumed, to acknowledge and to resume from, once all of them are.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ridgeline_shared.keys import Stream
-from ridgeline_shared.messages import Message, Watermark
+from ridgeline_shared.messages import ExecutorCommand, Message, Watermark
 from ridgeline_shared.runtime.service import Input
 
 
@@ -27,11 +31,15 @@ def entry_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+ItemKey = tuple[int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     stream: Stream
     entry_id: str
     message: Message
+    index: int = 0
 
 
 class LateEntryError(ValueError):
@@ -52,8 +60,8 @@ class Tick:
 @dataclass(slots=True)
 class _Lane:
     spec: Input
-    entries: list[tuple[tuple[int, int], Entry]] = field(default_factory=list)
-    marks: list[tuple[tuple[int, int], str, datetime, bool]] = field(default_factory=list)
+    entries: list[tuple[ItemKey, Entry]] = field(default_factory=list)
+    marks: list[tuple[ItemKey, str, datetime, bool]] = field(default_factory=list)
     watermark: datetime | None = None
     end_of_data: bool = False
     # What the consumed watermarks promised: the state to persist. The fields above also count
@@ -61,7 +69,19 @@ class _Lane:
     consumed_watermark: datetime | None = None
     consumed_end: bool = False
     seen: set[str] = field(default_factory=set)
+    # Buffered messages per entry id: an entry is consumed when its count reaches zero.
+    remaining: dict[str, int] = field(default_factory=dict)
     last_consumed: str | None = None
+
+    def consume(self, entry_id: str) -> bool:
+        """Count one of ``entry_id``'s messages consumed; True when it was the last."""
+        left = self.remaining.get(entry_id, 1) - 1
+        if left > 0:
+            self.remaining[entry_id] = left
+            return False
+        self.remaining.pop(entry_id, None)
+        self.seen.discard(entry_id)
+        return True
 
 
 class TickMerger:
@@ -77,13 +97,39 @@ class TickMerger:
 
     # -- feeding -----------------------------------------------------------------------------
     def add(self, stream: Stream, entry_id: str, message: Message) -> None:
-        """Buffer one entry. Raises LateEntryError for an entry behind its stream's watermark."""
+        """Buffer a one-message entry. Raises LateEntryError for a message behind its stream's
+        watermark."""
+        late = self.add_entry(stream, entry_id, [(0, message)])
+        if late:
+            raise late[0][1]
+
+    def add_entry(
+        self, stream: Stream, entry_id: str, messages: Sequence[tuple[int, Message]]
+    ) -> list[tuple[int, LateEntryError]]:
+        """Buffer an entry's messages (with their positions in it); return the late ones, which
+        are not buffered. An entry already buffered is ignored (a redelivery)."""
         lane = self._lanes[stream]
         if entry_id in lane.seen:
-            return
-        key = entry_key(entry_id)
-        if getattr(message, "immediate", False):
-            self._urgent.append(Entry(stream, entry_id, message))
+            return []
+        ms, seq = entry_key(entry_id)
+        late: list[tuple[int, LateEntryError]] = []
+        kept = 0
+        for index, message in messages:
+            try:
+                self._add_message(lane, Entry(stream, entry_id, message, index), (ms, seq, index))
+            except LateEntryError as exc:
+                late.append((index, exc))
+            else:
+                kept += 1
+        if kept:
+            lane.seen.add(entry_id)
+            lane.remaining[entry_id] = kept
+        return late
+
+    def _add_message(self, lane: _Lane, entry: Entry, key: ItemKey) -> None:
+        message = entry.message
+        if isinstance(message, ExecutorCommand) and message.immediate:
+            self._urgent.append(entry)
         elif isinstance(message, Watermark):
             if lane.watermark is not None and message.event_time < lane.watermark:
                 raise LateEntryError(
@@ -91,17 +137,19 @@ class TickMerger:
                 )
             lane.watermark = message.event_time
             lane.end_of_data = lane.end_of_data or message.end_of_data
-            bisect.insort(lane.marks, (key, entry_id, message.event_time, message.end_of_data))
+            bisect.insort(lane.marks, (key, entry.entry_id, message.event_time, message.end_of_data))
         else:
             if lane.end_of_data and lane.spec.lag == 0:
-                raise LateEntryError(f"entry after end of data on {stream.value}")
+                raise LateEntryError(f"entry after end of data on {entry.stream.value}")
             if lane.watermark is not None and message.event_time <= lane.watermark:
                 raise LateEntryError(
                     f"entry at {message.event_time.isoformat()} not after watermark "
-                    f"{lane.watermark.isoformat()} on {stream.value}"
+                    f"{lane.watermark.isoformat()} on {entry.stream.value}"
                 )
-            bisect.insort(lane.entries, (key, Entry(stream, entry_id, message)), key=lambda x: x[0])
-        lane.seen.add(entry_id)
+            if not lane.entries or lane.entries[-1][0] < key:
+                lane.entries.append((key, entry))  # the usual case: stream order
+            else:
+                bisect.insort(lane.entries, (key, entry), key=lambda x: x[0])
 
     # -- reading -----------------------------------------------------------------------------
     def buffered(self, stream: Stream) -> int:
@@ -144,8 +192,8 @@ class TickMerger:
             urgent, self._urgent = self._urgent, []
             consumed: dict[Stream, list[str]] = {}
             for entry in urgent:
-                consumed.setdefault(entry.stream, []).append(entry.entry_id)
-                self._lanes[entry.stream].seen.discard(entry.entry_id)
+                if self._lanes[entry.stream].consume(entry.entry_id):
+                    consumed.setdefault(entry.stream, []).append(entry.entry_id)
             return Tick(event_time=None, entries=urgent, consumed=consumed)
         primary = self._primary()
         t = self._next_time()
@@ -193,13 +241,12 @@ class TickMerger:
             for _, _, mark_time, mark_end in marks:
                 lane.consumed_watermark = max(lane.consumed_watermark or mark_time, mark_time)
                 lane.consumed_end = lane.consumed_end or mark_end
-            ids = [entry.entry_id for _, entry in taken] + [mark_id for _, mark_id, _, _ in marks]
+            taken_ids = [entry.entry_id for _, entry in taken] + [mark_id for _, mark_id, _, _ in marks]
+            ids = sorted({i for i in taken_ids if lane.consume(i)}, key=entry_key)
             if ids:
-                last = max(ids, key=entry_key)
-                if lane.last_consumed is None or entry_key(last) > entry_key(lane.last_consumed):
-                    lane.last_consumed = last
-                consumed[lane.spec.stream] = sorted(ids, key=entry_key)
-                lane.seen.difference_update(ids)
+                if lane.last_consumed is None or entry_key(ids[-1]) > entry_key(lane.last_consumed):
+                    lane.last_consumed = ids[-1]
+                consumed[lane.spec.stream] = ids
         return Tick(event_time=t, entries=ordered, consumed=consumed)
 
     # -- persistence -------------------------------------------------------------------------

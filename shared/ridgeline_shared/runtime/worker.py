@@ -9,6 +9,7 @@ uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -27,9 +28,9 @@ from redis import Redis
 from ridgeline_shared import codec
 from ridgeline_shared.clock import wall_now, wall_ns
 from ridgeline_shared.keys import Keys, Stream, group_name
-from ridgeline_shared.messages import DeadLetter, Execution, RiskEvent, Watermark
+from ridgeline_shared.messages import DeadLetter, Execution, Message, RiskEvent, Watermark
 from ridgeline_shared.runtime import bus, metrics
-from ridgeline_shared.runtime.merge import LateEntryError, Tick, TickMerger
+from ridgeline_shared.runtime.merge import Tick, TickMerger
 from ridgeline_shared.runtime.service import Outbox, Service
 from ridgeline_shared.runtime.ticks import Failure, run_tick
 
@@ -88,6 +89,7 @@ class Worker:
         self._ticks_since_snapshot = 0
         self._published: dict[Stream, int] = {}
         self._claimed_at = 0.0
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._trimmed_at = 0.0
         self.on_fatal: Callable[[BaseException], None] | None = None
 
@@ -169,9 +171,11 @@ class Worker:
             after = snapshot_positions.get(spec.stream.value)
             for entry_id, fields in bus.xrange_after(client, self.keys.stream(spec.stream), after, until):
                 try:
-                    self._merger.add(spec.stream, entry_id, codec.decode(spec.stream, fields))
-                except (codec.DecodeError, LateEntryError):
+                    items = codec.decode_entry(spec.stream, fields)
+                except codec.DecodeError:
                     continue  # went to dead letters the first time
+                good = [(i, m) for i, m in enumerate(items) if not isinstance(m, codec.DecodeError)]
+                self._merger.add_entry(spec.stream, entry_id, good)
                 replayed += 1
         while (tick := self._merger.next_tick()) is not None:
             self._handle(tick, _Batch())
@@ -195,40 +199,55 @@ class Worker:
     def _loop(self, client: Redis) -> None:
         service = self.service
         block = self.settings.bus.block_ms
-        while not self._stop.is_set():
-            self._run_commands(client)
-            if self.paused:
-                self._stop.wait(block / 1000)
-                continue
-            if self._merger is None:
-                batch = _Batch()
-                produced = service.poll(batch.out)
-                if not batch.empty():
-                    self._commit(client, batch)
-                    self._count_source_ticks(batch)
-                if not produced:
+        # Ticks handled but not committed yet: committed in the same round trip as the next read.
+        carried: _Batch | None = None
+        try:
+            while not self._stop.is_set():
+                if carried is not None and (self.paused or not self._commands.empty()):
+                    self._commit(client, carried)
+                    carried = None
+                self._run_commands(client)
+                if self.paused:
                     self._stop.wait(block / 1000)
-                continue
-            self._maybe_claim(client)
-            got = self._read(client, block)
-            if got:
-                self._ingest(client, dict(got))
-            batch = _Batch()
-            while (tick := self._merger.next_tick()) is not None:
-                self._handle(tick, batch)
-                if batch.ticks >= 64 or len(batch.out.messages) >= self.settings.bus.batch_size * 4:
-                    self._commit(client, batch)
+                    continue
+                if self._merger is None:
                     batch = _Batch()
-            if not batch.empty():
-                self._commit(client, batch)
-            elif not got and self.settings.mode != "replay":
-                idle = _Batch()
-                service.on_idle(idle.out)
-                if not idle.empty():
-                    self._commit(client, idle)
-            self._maybe_trim(client)
+                    produced = service.poll(batch.out)
+                    if not batch.empty():
+                        self._commit(client, batch)
+                        self._count_source_ticks(batch)
+                    if not produced:
+                        self._stop.wait(block / 1000)
+                    continue
+                self._maybe_claim(client)
+                got = self._read(client, block, carried)
+                carried = None
+                if got:
+                    self._ingest(client, dict(got))
+                batch = _Batch()
+                while (tick := self._merger.next_tick()) is not None:
+                    self._handle(tick, batch)
+                    if batch.ticks >= 64 or len(batch.out.messages) >= self.settings.bus.batch_size * 4:
+                        self._commit(client, batch)
+                        batch = _Batch()
+                if not batch.empty():
+                    carried = batch
+                elif not got and self.settings.mode != "replay":
+                    idle = _Batch()
+                    service.on_idle(idle.out)
+                    if not idle.empty():
+                        self._commit(client, idle)
+                self._maybe_trim(client)
+        finally:
+            if carried is not None:
+                with contextlib.suppress(redis.RedisError):  # unacknowledged: redone on restart
+                    self._commit(client, carried)
 
-    def _read(self, client: Redis, block_ms: int) -> list[tuple[str, list[bus.RawEntry]]]:
+    def _read(
+        self, client: Redis, block_ms: int, carried: _Batch | None = None
+    ) -> list[tuple[str, list[bus.RawEntry]]]:
+        """The next entries of the inputs whose buffers have room; ``carried`` is committed first,
+        in the same round trip."""
         assert self._merger is not None
         bound = self.settings.bus.max_lag
         streams = {
@@ -237,11 +256,20 @@ class Worker:
             if self._merger.buffered(s.stream) < bound or self._merger.needs(s.stream)
         }
         if not streams:
+            if carried is not None:
+                self._commit(client, carried)
             self._stop.wait(block_ms / 1000)
             return []
-        got = bus.read_group(
-            client, self.group, self.consumer, streams, self.settings.bus.batch_size, block_ms
-        )
+        if carried is None:
+            got = bus.read_group(
+                client, self.group, self.consumer, streams, self.settings.bus.batch_size, block_ms
+            )
+        else:
+            pipe = self._prepare(client, carried)
+            got, seconds = bus.commit_then_read(
+                client, pipe, self.group, self.consumer, streams, self.settings.bus.batch_size, block_ms
+            )
+            self._committed(carried, seconds)
         return [(stream, entries) for stream, entries in got if entries]
 
     def _maybe_claim(self, client: Redis) -> None:
@@ -260,19 +288,38 @@ class Worker:
                 self._ingest(client, {key: claimed})
 
     def _ingest(self, client: Redis, got: dict[str, list[bus.RawEntry]]) -> None:
-        """Decode and buffer; undecodable or late entries go to dead letters at once."""
+        """Decode and buffer; undecodable or late messages go to dead letters at once.
+
+        An entry is acknowledged there only when none of its messages was buffered: otherwise
+        the tick that consumes them acknowledges it, so a crash in between loses nothing.
+        """
         assert self._merger is not None
         by_key = {self.keys.stream(s.stream): s.stream for s in self.service.inputs}
         dead = _Batch()
         for key, entries in got.items():
             stream = by_key[key]
-            metrics.MESSAGES_IN.labels(self.name, stream.value).inc(len(entries))
-            metrics.BATCH_SIZE.labels(self.name).observe(len(entries))
+            self._metric(metrics.MESSAGES_IN, stream.value).inc(len(entries))
+            self._metric(metrics.BATCH_SIZE).observe(len(entries))
             for entry_id, fields in entries:
                 try:
-                    self._merger.add(stream, entry_id, codec.decode(stream, fields))
-                except (codec.DecodeError, LateEntryError) as exc:
+                    items = codec.decode_entry(stream, fields)
+                except codec.DecodeError as exc:
                     dead.dead.append(Failure(stream, entry_id, fields, str(exc), 1))
+                    dead.acks.setdefault(stream, []).append(entry_id)
+                    continue
+                good: list[tuple[int, Message]] = []
+                for index, item in enumerate(items):
+                    if isinstance(item, codec.DecodeError):
+                        raw = {codec.FIELD: item.raw or b""}
+                        dead.dead.append(Failure(stream, f"{entry_id}#{index}", raw, str(item), 1))
+                    else:
+                        good.append((index, item))
+                late = self._merger.add_entry(stream, entry_id, good)
+                for index, error in late:
+                    item_id = entry_id if len(items) == 1 else f"{entry_id}#{index}"
+                    fields_of = fields if len(items) == 1 else codec.encode(items[index])  # type: ignore[arg-type]
+                    dead.dead.append(Failure(stream, item_id, fields_of, str(error), 1))
+                if len(late) == len(good):
                     dead.acks.setdefault(stream, []).append(entry_id)
         if not dead.empty():
             self._commit(client, dead, progress=False)
@@ -288,13 +335,13 @@ class Worker:
             batch.acks.setdefault(stream, []).extend(ids)
         if tick.event_time is not None:
             batch.last_tick = self.last_tick = tick.event_time
-            metrics.LAST_TICK.labels(self.name).set(tick.event_time.timestamp())
+            self._metric(metrics.LAST_TICK).set(tick.event_time.timestamp())
         batch.ticks += 1
         batch.end_of_data = batch.end_of_data or tick.end_of_data
         self.ticks += 1
         self._ticks_since_snapshot += 1
-        metrics.TICKS.labels(self.name).inc()
-        metrics.HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        self._metric(metrics.TICKS).inc()
+        self._metric(metrics.HANDLER_SECONDS).observe(time.perf_counter() - started)
 
     def _run_commands(self, client: Redis) -> None:
         while True:
@@ -312,7 +359,7 @@ class Worker:
     def _apply(self, client: Redis, command: _Command) -> dict[str, Any]:
         if command.name in BUILTIN_COMMANDS:
             self.paused = command.name == "pause"
-            metrics.PAUSED.labels(self.name).set(int(self.paused))
+            self._metric(metrics.PAUSED).set(int(self.paused))
             return {"paused": self.paused}
         batch = _Batch(force_snapshot=True)
         result = self.service.apply_command(command.name, command.payload, batch.out)
@@ -327,23 +374,61 @@ class Worker:
                 self.ticks += 1
                 self.last_tick = message.event_time
                 self.end_of_data = self.end_of_data or message.end_of_data
-                metrics.TICKS.labels(self.name).inc()
-                metrics.LAST_TICK.labels(self.name).set(message.event_time.timestamp())
+                self._metric(metrics.TICKS).inc()
+                self._metric(metrics.LAST_TICK).set(message.event_time.timestamp())
 
-    def _commit(self, client: Redis, batch: _Batch, *, progress: bool = True) -> None:
-        source = self._merger is None
-        self._backpressure(client, batch)
-        started = time.perf_counter()
-        now_ns = wall_ns()
-        pipe = client.pipeline(transaction=True)
+    def _entries(self, batch: _Batch, now_ns: int) -> list[tuple[Stream, dict[bytes, bytes]]]:
+        """The stream entries a batch's messages go out as, stamped with this hop's publish time.
+
+        With ``bus.frames`` each tick's messages on a stream travel with the watermark closing
+        the tick in frames of at most ``bus.frame_messages``; what is not closed by a watermark
+        (command and idle outputs) goes one message per entry.
+        """
+        frames = self.settings.bus.frames
+        limit = self.settings.bus.frame_messages
+        e2e = self._metric(metrics.E2E_SECONDS)
+        open_runs: dict[Stream, list[Message]] = {}
+        entries: list[tuple[Stream, dict[bytes, bytes]]] = []
         for stream, message in batch.out.messages:
             stamped = message.stamped(self.name, now_ns)
-            pipe.xadd(self.keys.stream(stream), codec.encode(stamped))  # type: ignore[arg-type]
-            metrics.MESSAGES_OUT.labels(self.name, stream.value).inc()
+            self._metric(metrics.MESSAGES_OUT, stream.value).inc()
             self._count_trading(message)
+            is_mark = isinstance(message, Watermark)
             ingest_ns = message.trace.get("ingest")
-            if ingest_ns and not isinstance(message, Watermark):
-                metrics.E2E_SECONDS.labels(self.name).observe(max(0, now_ns - ingest_ns) / 1e9)
+            if ingest_ns and not is_mark:
+                e2e.observe(max(0, now_ns - ingest_ns) / 1e9)
+            if not frames:
+                entries.append((stream, codec.encode(stamped)))
+                continue
+            run = open_runs.setdefault(stream, [])
+            run.append(stamped)
+            if is_mark or len(run) >= limit:
+                entries.append((stream, codec.encode_frame(run)))
+                open_runs[stream] = []
+        for stream, run in open_runs.items():
+            entries.extend((stream, codec.encode(m)) for m in run)
+        return entries
+
+    def _commit(self, client: Redis, batch: _Batch, *, progress: bool = True) -> None:
+        pipe = self._prepare(client, batch, progress=progress)
+        started = time.perf_counter()
+        pipe.execute()
+        self._committed(batch, time.perf_counter() - started)
+
+    def _committed(self, batch: _Batch, seconds: float) -> None:
+        self._metric(metrics.COMMIT_SECONDS).observe(seconds)
+        self.end_of_data = self.end_of_data or batch.end_of_data
+
+    def _prepare(self, client: Redis, batch: _Batch, *, progress: bool = True) -> Any:
+        """The batch's transaction, ready to execute: outputs, dead letters, acks, queued
+        writes, progress and (when due) the snapshot. Waits first while a consumer lags."""
+        source = self._merger is None
+        now_ns = wall_ns()
+        entries = self._entries(batch, now_ns)
+        self._backpressure(client, entries)
+        pipe = client.pipeline(transaction=True)
+        for stream, fields in entries:
+            pipe.xadd(self.keys.stream(stream), fields)  # type: ignore[arg-type]
         for failure in batch.dead:
             letter = DeadLetter(
                 event_time=wall_now(),
@@ -361,7 +446,7 @@ class Worker:
             )
             dlq = self.keys.stream(Stream.DEAD_LETTERS)
             pipe.xadd(dlq, codec.encode(letter), maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
-            metrics.DEAD_LETTERS.labels(self.name, failure.stream.value).inc()
+            self._metric(metrics.DEAD_LETTERS, failure.stream.value).inc()
             self.dead_letters += 1
         for stream, ids in batch.acks.items():
             if ids:
@@ -380,9 +465,15 @@ class Worker:
             due = self._ticks_since_snapshot >= self.settings.bus.snapshot_every_ticks
             if self.service.snapshot_every_tick or due or batch.force_snapshot or batch.end_of_data or source:
                 self._write_snapshot(pipe, positions)
-        pipe.execute()
-        metrics.COMMIT_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-        self.end_of_data = self.end_of_data or batch.end_of_data
+        return pipe
+
+    def _metric(self, family: Any, *labels: str) -> Any:
+        """The family's child for this service (and ``labels``), looked up once."""
+        key = (family, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(self.name, *labels)
+        return child
 
     def _count_trading(self, message: object) -> None:
         if isinstance(message, Execution):
@@ -400,16 +491,15 @@ class Worker:
         )
         self._ticks_since_snapshot = 0
 
-    def _backpressure(self, client: Redis, batch: _Batch) -> None:
-        """Hold a batch while a consumer of its outputs lags beyond ``bus.max_lag`` entries.
+    def _backpressure(self, client: Redis, entries: list[tuple[Stream, dict[bytes, bytes]]]) -> None:
+        """Hold a commit while a consumer of its outputs lags beyond ``bus.max_lag`` entries.
 
         Redis is asked only when the last measured lag plus what was published since could
         exceed the bound, so a fast consumer costs no extra round trips.
         """
         counts: dict[Stream, int] = {}
-        for stream, message in batch.out.messages:
-            if not isinstance(message, Watermark):
-                counts[stream] = counts.get(stream, 0) + 1
+        for stream, _ in entries:
+            counts[stream] = counts.get(stream, 0) + 1
         bound = self.settings.bus.max_lag
         for stream, count in counts.items():
             estimate = self.output_lag.get(stream.value, 0) + self._published.get(stream, 0) + count
@@ -420,10 +510,10 @@ class Worker:
                 lag = bus.group_lag(client, self.keys.stream(stream), bound * 2)
                 self.output_lag[stream.value] = lag
                 self._published[stream] = 0
-                metrics.CONSUMER_LAG.labels(self.name, stream.value).set(lag)
+                self._metric(metrics.CONSUMER_LAG, stream.value).set(lag)
                 if lag + count <= bound or lag == 0:
                     break
-                metrics.BACKPRESSURE_WAITS.labels(self.name).inc()
+                self._metric(metrics.BACKPRESSURE_WAITS).inc()
                 self._stop.wait(self.settings.bus.block_ms / 1000)
             self._published[stream] = count
 

@@ -27,7 +27,7 @@ TOKEN = "t0ken"
 
 def bars_stream(client: redis_lib.Redis, prefix: str = "ridgeline") -> list[Message]:
     entries = client.xrange(Keys(prefix).stream(Stream.BARS))
-    return [codec.decode(Stream.BARS, fields) for _, fields in entries]
+    return [m for _, fields in entries for m in codec.messages_of(Stream.BARS, fields)]
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def fills_of(messages: list[Message]) -> list[tuple[Any, ...]]:
 
 def read(client: redis_lib.Redis, stream: Stream) -> list[Message]:
     entries: Any = client.xrange(Keys().stream(stream))
-    return [codec.decode(stream, fields) for _, fields in entries]
+    return [m for _, fields in entries for m in codec.messages_of(stream, fields)]
 
 
 def test_in_process_and_distributed_runs_give_identical_orders(sliced: str) -> None:

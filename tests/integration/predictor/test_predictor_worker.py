@@ -27,7 +27,11 @@ CONFIG = PredictorConfig(z_min_samples=20, z_window_sessions=0.5, ic_window=50, 
 
 
 def predictions(client: redis.Redis) -> list[Predictions]:
-    decoded = [codec.decode(Stream.PREDICTIONS, f) for _, f in client.xrange(KEYS.stream(Stream.PREDICTIONS))]
+    decoded = [
+        m
+        for _, f in client.xrange(KEYS.stream(Stream.PREDICTIONS))
+        for m in codec.messages_of(Stream.PREDICTIONS, f)
+    ]
     return [m for m in decoded if isinstance(m, Predictions)]
 
 

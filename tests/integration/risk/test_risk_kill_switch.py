@@ -42,7 +42,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def read(client: redis_lib.Redis, stream: Stream) -> list[Message]:
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(KEYS.stream(stream)))
-    return [codec.decode(stream, fields) for _, fields in entries]
+    return [m for _, fields in entries for m in codec.messages_of(stream, fields)]
 
 
 def state_record(client: redis_lib.Redis) -> dict[str, Any]:

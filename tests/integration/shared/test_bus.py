@@ -3,6 +3,7 @@ trimming that keeps unacknowledged entries, back-pressure."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from ridgeline.replay import end_of_data
 from ridgeline_shared import codec
 from ridgeline_shared.config import ServiceSettings
 from ridgeline_shared.keys import Keys, Stream
-from ridgeline_shared.messages import DeadLetter, Predictions
+from ridgeline_shared.messages import DeadLetter, Predictions, Watermark
 from ridgeline_shared.runtime import bus
 from ridgeline_shared.runtime.app import create_app
 from ridgeline_shared.runtime.service import Outbox, Service
@@ -37,7 +38,7 @@ KEYS = Keys()
 
 def outputs(client: redis_lib.Redis) -> list[Predictions]:
     entries = client.xrange(KEYS.stream(Stream.PREDICTIONS))
-    decoded = [codec.decode(Stream.PREDICTIONS, fields) for _, fields in entries]
+    decoded = [m for _, fields in entries for m in codec.messages_of(Stream.PREDICTIONS, fields)]
     return [m for m in decoded if isinstance(m, Predictions)]
 
 
@@ -76,11 +77,12 @@ def spawn_counter(redis_url: str, slow_ms: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("frames", [False, True], ids=["entries", "frames"])
 def test_kill_9_mid_batch_gives_every_output_exactly_once(
-    redis_url: str, redis_client: redis_lib.Redis
+    redis_url: str, redis_client: redis_lib.Redis, frames: bool
 ) -> None:
     bars = [*real_bars("ETHBTC", 120), *real_bars("LTCBTC", 120)]
-    publish_ticks(redis_client, KEYS, bars)
+    publish_ticks(redis_client, KEYS, bars, frames=frames)
     for _ in range(3):
         process = spawn_counter(redis_url, slow_ms=3)
         target = len(outputs(redis_client)) + 20
@@ -133,6 +135,29 @@ def test_malformed_entries_go_to_dead_letters_and_the_consumer_goes_on(
     assert all(isinstance(d, DeadLetter) and d.stream == stream and d.error for d in letters)
     assert [m.trace_id for m in outputs(redis_client)] == [b.trace_id for b in good]
     assert worker.alive and worker.dead_letters == len(hostile)
+
+
+def test_a_frame_s_invalid_message_is_dead_lettered_alone(
+    redis_client: redis_lib.Redis, worker_factory: Callable[..., Worker]
+) -> None:
+    stream = KEYS.stream(Stream.BARS)
+    bars = list(real_bars("ETHBTC", 3))
+    items = [json.loads(b.model_dump_json()) for b in bars[:2]]
+    items.insert(1, {**items[0], "trace_id": "poisoned", "high": -5})
+    mark = Watermark(event_time=bars[1].event_time, trace_id="wm", producer="test")
+    items.append(json.loads(mark.model_dump_json()))
+    redis_client.xadd(stream, {codec.FRAME_FIELD: json.dumps(items).encode()})
+    publish_ticks(redis_client, KEYS, bars[2:], frames=True)
+    worker = worker_factory()
+    wait_for(lambda: ended(redis_client), "end of data")
+    (letter,) = [
+        codec.decode(Stream.DEAD_LETTERS, f) for _, f in redis_client.xrange(KEYS.stream(Stream.DEAD_LETTERS))
+    ]
+    assert isinstance(letter, DeadLetter) and letter.entry_id.endswith("#1") and "high" in letter.error
+    assert json.loads(letter.fields["m"])["trace_id"] == "poisoned"
+    assert [m.trace_id for m in outputs(redis_client)] == [b.trace_id for b in bars]
+    assert redis_client.xpending(stream, "counter")["pending"] == 0
+    assert worker.dead_letters == 1
 
 
 def test_handler_failure_dead_letters_after_max_attempts(

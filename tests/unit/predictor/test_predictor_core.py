@@ -38,13 +38,13 @@ def dumps(messages: list[Predictions]) -> list[str]:
 
 def test_one_inference_call_per_model_per_tick_across_symbols(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, int]] = []
-    original = LoadedModel.run
+    original = LoadedModel.outputs
 
     def counting(self: LoadedModel, X: np.ndarray) -> object:
         calls.append((self.name, X.shape[0]))
         return original(self, X)
 
-    monkeypatch.setattr(LoadedModel, "run", counting)
+    monkeypatch.setattr(LoadedModel, "outputs", counting)
     c = core()
     n_ticks = 0
     for tick in ticks(real_bars(SYMBOLS, 0, 150)):

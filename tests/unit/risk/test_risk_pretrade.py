@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ridgeline_risk.config import RiskLimits
-from ridgeline_risk.pretrade import Candidate, PreTradeChecker, reduces
+from ridgeline_risk.pretrade import Candidate, PreTradeChecker, book_gross, reduces
 from ridgeline_shared.messages import DenialReason, TradingState
 
 pytestmark = pytest.mark.unit
@@ -53,8 +53,7 @@ def check(
         candidate,
         state=state,
         limits=RiskLimits(**limits),
-        book=book or {},
-        prices={"ETHBTC": D(1), "LTCBTC": D(1), "XLMBTC": D(1)},
+        gross=book_gross(book or {}, {"ETHBTC": D(1), "LTCBTC": D(1), "XLMBTC": D(1)}),
         portfolio_value=D(value),
         event_time=at,
     )

@@ -482,3 +482,20 @@ def test_status_and_read_routes() -> None:
     portfolio = client.get("/portfolio").json()
     assert portfolio["equity"] == status["equity"]
     assert set(portfolio["positions"]) == {"ETHBTC", "LTCBTC"}
+
+
+def test_views_show_the_tick_they_were_captured_at() -> None:
+    """Views are built on request from the capture of their tick: later ticks change nothing in
+    them, and they equal what a service restored at that tick shows."""
+    original = varied_replay(60)
+    service = make_service()
+    for tick in original.ticks[:30]:
+        run_tick(service, tick)
+    captured, at_30 = service._views, service.snapshot()
+    for tick in original.ticks[30:]:
+        run_tick(service, tick)
+    restored = make_service()
+    restored.restore(at_30)
+    assert captured.status() == restored.status() != service.status()
+    assert captured.portfolio() == restored._views.portfolio() != service._views.portfolio()
+    assert captured.status()["positions"] and captured.portfolio()["working_orders"] is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -194,6 +193,6 @@ def test_decide_hold_and_inconsistent_signals_keep() -> None:
 
 def test_decide_reports_a_preferred_entry() -> None:
     base = view(p_peak=0.1, p_valley=0.6)
-    rising = replace(base, previous_p_valley=0.5)
+    rising = base._replace(previous_p_valley=0.5)
     assert final(rising, 0.0).reason == "signal_preferred"
     assert final(base, 0.0).reason == "signal"

@@ -133,3 +133,40 @@ def test_state_keeps_only_consumed_watermarks() -> None:
     tick = restarted.next_tick()
     assert tick is not None
     assert [e.message.trace_id for e in tick.entries] == ["F1"]
+
+
+def test_a_frame_is_consumed_and_acknowledged_once_all_its_messages_are() -> None:
+    merger = TickMerger([Input(Stream.PREDICTIONS)])
+    late = merger.add_entry(Stream.PREDICTIONS, "5-0", [(0, msg(1, "A")), (1, msg(1, "B")), (2, wm(1))])
+    assert late == []
+    tick = merger.next_tick()
+    assert tick is not None and [e.message.trace_id for e in tick.entries] == ["A1", "B1"]
+    assert tick.consumed == {Stream.PREDICTIONS: ["5-0"]}  # one id, acknowledged once
+    assert merger.positions() == {"predictions": "5-0"}
+    # A redelivered frame after consumption is a new entry to the merger only if not yet seen;
+    # while buffered it is ignored.
+    merger.add_entry(Stream.PREDICTIONS, "6-0", [(0, msg(2)), (1, wm(2))])
+    assert merger.add_entry(Stream.PREDICTIONS, "6-0", [(0, msg(2)), (1, wm(2))]) == []
+    tick = merger.next_tick()
+    assert tick is not None and len(tick.entries) == 1 and tick.consumed == {Stream.PREDICTIONS: ["6-0"]}
+
+
+def test_a_frame_s_late_message_is_refused_alone() -> None:
+    merger = TickMerger([Input(Stream.PREDICTIONS)])
+    merger.add_entry(Stream.PREDICTIONS, "1-0", [(0, msg(1)), (1, wm(1))])
+    assert merger.next_tick() is not None
+    late = merger.add_entry(Stream.PREDICTIONS, "2-0", [(0, msg(1, "OLD")), (1, msg(2, "NEW")), (2, wm(2))])
+    assert [index for index, _ in late] == [0]
+    tick = merger.next_tick()
+    assert tick is not None and [e.message.trace_id for e in tick.entries] == ["NEW2"]
+    assert tick.consumed == {Stream.PREDICTIONS: ["2-0"]}
+
+
+def test_frame_messages_keep_their_order_within_and_across_entries() -> None:
+    merger = TickMerger([Input(Stream.PREDICTIONS)])
+    merger.add_entry(Stream.PREDICTIONS, "2-0", [(0, msg(1, "C")), (1, msg(1, "D"))])
+    merger.add_entry(Stream.PREDICTIONS, "1-0", [(0, msg(1, "B")), (1, msg(1, "A"))])
+    merger.add_entry(Stream.PREDICTIONS, "3-0", [(0, wm(1))])
+    tick = merger.next_tick()
+    assert tick is not None and [e.message.symbol for e in tick.entries] == ["B", "A", "C", "D"]  # type: ignore[attr-defined]
+    assert tick.consumed == {Stream.PREDICTIONS: ["1-0", "2-0", "3-0"]}

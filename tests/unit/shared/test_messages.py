@@ -10,7 +10,16 @@ import pytest
 
 from ridgeline_shared import codec
 from ridgeline_shared.keys import Stream
-from ridgeline_shared.messages import Bar, Execution, Fill, OrderRequest, OrderSide, OrderStatus, OrderType
+from ridgeline_shared.messages import (
+    Bar,
+    Execution,
+    Fill,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Watermark,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -29,6 +38,12 @@ def bar(**changes: object) -> dict[str, object]:
 
 def decode_bar(data: dict[str, object]) -> object:
     return codec.decode(Stream.BARS, {codec.FIELD: json.dumps(data).encode()})
+
+
+def _bar(symbol: str) -> Bar:
+    message = decode_bar(bar(symbol=symbol, trace_id=f"{symbol}@x"))
+    assert isinstance(message, Bar)
+    return message
 
 
 def test_bar_round_trips_exactly() -> None:
@@ -101,3 +116,37 @@ def test_execution_carries_fill_money_as_decimal() -> None:
     )  # fmt: skip
     decoded = codec.decode(Stream.EXECUTIONS, codec.encode(execution))
     assert decoded == execution
+
+
+def test_a_frame_round_trips_every_message_in_order() -> None:
+    bars = [_bar(symbol=s) for s in ("AAA", "BBB", "CCC")]
+    mark = Watermark(event_time=bars[0].event_time, trace_id="wm", producer="test")
+    decoded = codec.decode_entry(Stream.BARS, codec.encode_frame([*bars, mark]))
+    assert decoded == [*bars, mark]
+    assert codec.decode_entry(Stream.BARS, codec.encode(bars[0])) == [bars[0]]
+
+
+def test_a_frame_s_invalid_item_is_isolated_with_its_reason_and_raw_json() -> None:
+    good = [_bar(symbol="AAA"), _bar(symbol="BBB")]
+    items = [json.loads(m.model_dump_json()) for m in good]
+    items.insert(1, {**items[0], "close": -1})
+    decoded = codec.decode_entry(Stream.BARS, {codec.FRAME_FIELD: json.dumps(items).encode()})
+    assert decoded[0] == good[0] and decoded[2] == good[1]
+    bad = decoded[1]
+    assert isinstance(bad, codec.DecodeError) and "close" in str(bad)
+    assert bad.raw is not None and json.loads(bad.raw)["close"] == -1
+    assert codec.messages_of(Stream.BARS, {codec.FRAME_FIELD: json.dumps(items).encode()}) == good
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {codec.FRAME_FIELD: b"{not json"},
+        {codec.FRAME_FIELD: b'{"type": "bar"}'},
+        {codec.FRAME_FIELD: b"[]", codec.FIELD: b"{}"},
+    ],
+)
+def test_an_unreadable_frame_is_a_decode_error(fields: dict[bytes, bytes]) -> None:
+    with pytest.raises(codec.DecodeError):
+        codec.decode_entry(Stream.BARS, fields)
+    assert codec.messages_of(Stream.BARS, fields) == []
