@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ridgeline_blender.config import StackingConfig
 from ridgeline_shared.messages import Decision
@@ -50,9 +51,10 @@ def reserve_bps(spread_bps: float, multiple: float) -> float:
     return multiple * spread_bps
 
 
-@dataclass(frozen=True, slots=True)
-class HorizonFigures:
-    """One horizon's inputs to the cross-horizon decision (bps, except ``minutes``)."""
+class HorizonFigures(NamedTuple):
+    """One horizon's inputs to the cross-horizon decision (bps, except ``minutes``).
+
+    A named tuple: immutable and cheap to build (six per symbol and tick)."""
 
     horizon: str
     minutes: float
@@ -110,28 +112,36 @@ def arbitrate(
     On HOLD the chosen horizon and its figures are still reported (the audit shows which horizon
     came closest and by how much); ``horizon`` is None only when no horizon is eligible.
     """
-    eligible = [f for f in figures if f.eligible]
-    if not eligible:
+    # Each eligible horizon's edge score (HorizonFigures.edge_score), computed once, with its
+    # penalty: (edge, penalty, figures), in configured order.
+    ranked = []
+    for f in figures:
+        if f.eligible:
+            penalty = math.sqrt(f.minutes / reference_minutes)
+            ranked.append((edge_score(f.alpha_bps, f.cost_bps, penalty), penalty, f))
+    if not ranked:
         return HOLD_NOTHING
     if pick == "best_tradable":
-        tradable = [
-            f
-            for f in eligible
-            if f.alpha_bps and f.edge_score(reference_minutes) >= f.cost_bps + f.reserve_bps
-        ]
-        eligible = tradable or eligible
-    best = max(eligible, key=lambda f: f.edge_score(reference_minutes))
+        tradable = [r for r in ranked if r[2].alpha_bps and r[0] >= r[2].cost_bps + r[2].reserve_bps]
+        ranked = tradable or ranked
+    # max keeps the first of equal keys: ties go to the shorter horizon.
+    edge, penalty, best = max(ranked, key=_edge_of)
     threshold = best.cost_bps + best.reserve_bps
+    net = net_alpha(best.alpha_bps, best.cost_bps)
     return Choice(
-        _decide(best.alpha_bps, best.edge_score(reference_minutes), threshold),
+        _decide(best.alpha_bps, edge, threshold),
         best.horizon,
         best.alpha_bps,
-        best.net(),
-        best.score(reference_minutes),
+        net,
+        net / penalty,  # horizon_score
         threshold,
         best.sigma_bps,
         best.confidence,
     )
+
+
+def _edge_of(ranked: tuple[float, float, HorizonFigures]) -> float:
+    return ranked[0]
 
 
 def decay_exponential(d: float, half_life: float) -> float:

@@ -46,15 +46,27 @@ def softmax(log_u: FloatArray) -> FloatArray:
 
 
 class Exp3IX:
-    __slots__ = ("arms", "eta_max", "gamma", "log_u", "reward_clip", "t")
+    __slots__ = ("_log_u", "_probabilities", "arms", "eta_max", "gamma", "reward_clip", "t")
+    _probabilities: FloatArray | None
 
     def __init__(
         self, arms: Sequence[str], gamma: float = 0.05, eta_max: float = 0.07, reward_clip: float = 100.0
     ) -> None:
         self.arms: list[str] = list(arms)
         self.gamma, self.eta_max, self.reward_clip = gamma, eta_max, reward_clip
-        self.log_u: FloatArray = np.zeros(len(self.arms))
+        self.log_u = np.zeros(len(self.arms))
         self.t = 0
+
+    @property
+    def log_u(self) -> FloatArray:
+        """The log-weights; replace them whole (assignment), never in place, or the cached
+        probabilities go stale (:meth:`step` is the one in-place writer and clears them)."""
+        return self._log_u
+
+    @log_u.setter
+    def log_u(self, value: FloatArray) -> None:
+        self._log_u = value
+        self._probabilities = None
 
     def eta(self, t: int) -> float:
         k = len(self.arms)
@@ -63,12 +75,21 @@ class Exp3IX:
         return min(self.eta_max, math.sqrt(math.log(k) / (k * t)))
 
     def probabilities(self) -> FloatArray:
-        return softmax(self.log_u)
+        """``softmax(log u)``, cached until the next update (it changes only when an outcome
+        matures, while every tick reads it): a read-only array, shared by all readers."""
+        if self._probabilities is None:
+            p = softmax(self._log_u)
+            p.flags.writeable = False
+            self._probabilities = p
+        return self._probabilities
 
     def probabilities_of(self, arms: Sequence[str]) -> FloatArray:
         """The distribution restricted to ``arms`` (those able to play now), renormalised."""
+        if list(arms) == self.arms:
+            # The same softmax of the same values (bit for bit): the cached one.
+            return self.probabilities()
         index = {a: i for i, a in enumerate(self.arms)}
-        return softmax(self.log_u[[index[a] for a in arms]])
+        return softmax(self._log_u[[index[a] for a in arms]])
 
     def add_arm(self, arm: str) -> None:
         """A family that appears later starts as likely as the current best arm (optimistic)."""
@@ -83,8 +104,10 @@ class Exp3IX:
         i = self.arms.index(arm)
         loss_hat = reward_to_loss(reward_bps, self.reward_clip) / (p_arm + self.gamma)
         self.t += 1
-        self.log_u[i] -= self.eta(self.t) * loss_hat
-        self.log_u -= self.log_u.max()
+        log_u = self._log_u
+        log_u[i] -= self.eta(self.t) * loss_hat
+        log_u -= log_u.max()
+        self._probabilities = None
 
     def play(self, rewards_bps: Mapping[str, float], p_played: Mapping[str, float], key: str) -> str | None:
         """One round from a realised outcome: draw the played arm among the contributing ones

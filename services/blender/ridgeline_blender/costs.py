@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ridgeline_shared.market import CostModel
+from ridgeline_shared.market import CostModel, impact_bps
 
 
 def sigma_5m_bps(sigma_1_bps: float, interval_minutes: float) -> float:
@@ -48,3 +48,40 @@ def horizon_cost_bps(
         planned_notional / price,
         adv_shares,
     )
+
+
+class HorizonCosts:
+    """:func:`horizon_cost_bps` for every configured horizon of one symbol at once.
+
+    The square roots that depend only on configuration are taken once, and the terms every
+    horizon shares (spread, impact) once per symbol; each product and sum is the one
+    :class:`CostModel` makes, in its order, so every figure is bit-identical to
+    :func:`horizon_cost_bps` (a unit test holds it to that).
+    """
+
+    __slots__ = ("_day", "_five", "_k1", "_k2", "_k3", "_notional", "_timing")
+
+    def __init__(
+        self,
+        model: CostModel,
+        *,
+        interval_minutes: float,
+        horizon_minutes: list[float] | tuple[float, ...],
+        session_bars: int,
+        planned_notional: float,
+    ) -> None:
+        self._k1, self._k2, self._k3 = model.k1, model.k2, model.k3
+        self._five = math.sqrt(5.0 / interval_minutes)
+        self._day = math.sqrt(session_bars)
+        self._timing = tuple(math.sqrt(m / 5.0) for m in horizon_minutes)
+        self._notional = planned_notional
+
+    def costs(
+        self, spread_bps: float, sigma_1_bps: float | None, price: float, adv_shares: float | None
+    ) -> tuple[float, ...]:
+        sigma_1 = sigma_1_bps or 0.0
+        quantity = self._notional / price
+        impact = impact_bps(sigma_1 * self._day, quantity, adv_shares, self._k3)
+        spread = self._k1 * spread_bps
+        timing = self._k2 * (sigma_1 * self._five)
+        return tuple(spread + timing * root + impact for root in self._timing)

@@ -14,9 +14,10 @@ executor's, in Decimal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 BPS = 1e4
 
@@ -56,13 +57,64 @@ class Attribution:
         return cls(data[0], data[1], data[2])
 
 
+class AttributionSource(Protocol):
+    """What a tick's signals were made of, from which their attributions are derived."""
+
+    def horizons(self) -> list[str]: ...
+
+    def attribution(self, row: int, horizon: str) -> Attribution | None: ...
+
+
+class LazyAttributions(Mapping[str, Attribution]):
+    """One signal's attributions by horizon, derived from its tick's blend when asked.
+
+    Only a signal that trades is ever asked (by its fills); building an Attribution for every
+    signal and horizon made those objects most of the blender's live heap, which the garbage
+    collector walked again and again."""
+
+    __slots__ = ("_row", "_source")
+
+    def __init__(self, source: AttributionSource, row: int) -> None:
+        self._source, self._row = source, row
+
+    def __getitem__(self, horizon: str) -> Attribution:
+        attribution = self._source.attribution(self._row, horizon)
+        if attribution is None:
+            raise KeyError(horizon)
+        return attribution
+
+    def __iter__(self) -> Iterator[str]:
+        return (h for h in self._source.horizons() if self._source.attribution(self._row, h) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def source(self) -> AttributionSource:
+        return self._source
+
+    def resolved(self) -> dict[str, Attribution]:
+        """Every attribution, each derived once."""
+        out = {}
+        for horizon in self._source.horizons():
+            attribution = self._source.attribution(self._row, horizon)
+            if attribution is not None:
+                out[horizon] = attribution
+        return out
+
+
+def _resolved(horizons: Mapping[str, Attribution]) -> dict[str, Attribution]:
+    return horizons.resolved() if isinstance(horizons, LazyAttributions) else dict(horizons)
+
+
 @dataclass(slots=True)
 class SignalRecord:
     event_time: datetime
     chosen_horizon: str | None
-    horizons: dict[str, Attribution]
-    # Client order ids already attributed, so a fill after maturity cannot reopen an outcome.
-    orders: list[str] = field(default_factory=list)
+    horizons: Mapping[str, Attribution]
+    # Client order ids already attributed, so a fill after maturity cannot reopen an outcome
+    # (a tuple: most signals never trade, and an empty tuple is free).
+    orders: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -144,7 +196,7 @@ class OutcomeBook:
         ):
             self.unattributed += 1
             return False
-        record.orders.append(fill.client_order_id)
+        record.orders = (*record.orders, fill.client_order_id)
         pending[fill.client_order_id] = Outcome(
             client_order_id=fill.client_order_id,
             horizon=horizon,
@@ -193,7 +245,7 @@ class OutcomeBook:
                     [
                         t.isoformat(),
                         r.chosen_horizon,
-                        {h: a.to_list() for h, a in sorted(r.horizons.items())},
+                        {h: a.to_list() for h, a in sorted(_resolved(r.horizons).items())},
                         r.orders,
                     ]
                     for t, r in sorted(book.items())
@@ -230,7 +282,7 @@ class OutcomeBook:
             for t, chosen, horizons, orders in rows:
                 at = datetime.fromisoformat(t)
                 attributions = {h: Attribution.from_list(a) for h, a in horizons.items()}
-                book.signals[sym][at] = SignalRecord(at, chosen, attributions, list(orders))
+                book.signals[sym][at] = SignalRecord(at, chosen, attributions, tuple(orders))
         for sym, rows in data["pending"].items():
             book.pending[sym] = {}
             for coid, h, d, opened, mature, q, n, c, trades, attribution in rows:

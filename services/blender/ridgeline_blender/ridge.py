@@ -12,6 +12,7 @@ removes those pairs, and a restored window gives bit-identical correlations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,12 +38,15 @@ def ridge_risk_parity(sigma: FloatArray, mu: FloatArray, ridge_lambda: float) ->
 
 
 def normalise_or_equal(w: FloatArray) -> FloatArray:
-    """Rows scaled to sum 1; an all-zero row becomes equal weights."""
-    w2 = np.atleast_2d(np.asarray(w, dtype=float))
-    total = w2.sum(axis=1, keepdims=True)
-    k = w2.shape[1]
-    out = np.where(total > 0, w2 / np.where(total > 0, total, 1.0), 1.0 / k)
-    return out if np.ndim(w) == 2 else out[0]
+    """Rows (along the last axis) scaled to sum 1; an all-zero row becomes equal weights.
+
+    Stacks of any depth are one call; each row's sum is the same reduction as alone."""
+    plain = isinstance(w, np.ndarray) and w.ndim >= 2 and w.dtype == np.float64
+    w2 = w if plain else np.atleast_2d(np.asarray(w, dtype=float))
+    total = w2.sum(axis=-1, keepdims=True)
+    positive = total > 0
+    out = np.where(positive, w2 / np.where(positive, total, 1.0), 1.0 / w2.shape[-1])
+    return out if np.ndim(w) >= 2 else out[0]
 
 
 def apply_temperature(w: FloatArray, temperature: float) -> FloatArray:
@@ -68,22 +72,35 @@ def pairwise_moments(x: FloatArray, mask: BoolArray) -> FloatArray:
     Returns ``(4, K, K)``: counts ``N[i,j]``, ``S[i,j]`` = sum of x_i, ``Q[i,j]`` = sum of x_i^2 and
     ``P[i,j]`` = sum of x_i x_j, each over the rows where both i and j are present.
     """
+    out = np.empty((4, x.shape[1], x.shape[1]))
+    _moments_into(out, x, mask)
+    return out
+
+
+def _moments_into(out: FloatArray, x: FloatArray, mask: BoolArray) -> None:
     m = mask.astype(float)
     xz = np.where(mask, x, 0.0)
-    return np.stack((m.T @ m, xz.T @ m, (xz * xz).T @ m, xz.T @ xz))
+    out[0] = m.T @ m
+    out[1] = xz.T @ m
+    out[2] = (xz * xz).T @ m
+    out[3] = xz.T @ xz
 
 
 def correlation_from_moments(moments: FloatArray, min_obs: int) -> FloatArray:
-    """Pairwise-complete Pearson correlation; pairs with < ``min_obs`` rows or no variance get 0."""
-    n, s, q, p = moments
-    k = n.shape[0]
-    cov = n * p - s * s.T
+    """Pairwise-complete Pearson correlation; pairs with < ``min_obs`` rows or no variance get 0.
+
+    ``moments`` is ``(4, K, K)`` or a stack ``(..., 4, K, K)`` (one call for every horizon of a
+    tick); every step is elementwise, so a stacked result is bit-identical to one at a time."""
+    n, s, q, p = (moments[..., i, :, :] for i in range(4))
+    k = n.shape[-1]
+    cov = n * p - s * np.swapaxes(s, -1, -2)
     var = n * q - s * s
-    denom = np.sqrt(np.clip(var, 0.0, None) * np.clip(var.T, 0.0, None))
+    denom = np.sqrt(np.clip(var, 0.0, None) * np.clip(np.swapaxes(var, -1, -2), 0.0, None))
     ok = (n >= min_obs) & (denom > 1e-12 * np.maximum(n, 1.0) ** 2)
     corr = np.where(ok, cov / np.where(ok, denom, 1.0), 0.0)
     corr = np.clip(corr, -1.0, 1.0)
-    corr[np.diag_indices(k)] = 1.0
+    diagonal = np.arange(k)
+    corr[..., diagonal, diagonal] = 1.0
     return corr
 
 
@@ -102,7 +119,7 @@ class RollingCorrelation:
     def push(self, x: FloatArray, mask: BoolArray) -> None:
         if not mask.any():
             return
-        self._buf[self._pos] = pairwise_moments(x, mask)
+        _moments_into(self._buf[self._pos], x, mask)
         self._pos = (self._pos + 1) % self.window
         self._filled = min(self._filled + 1, self.window)
         self._cached = None
@@ -111,12 +128,11 @@ class RollingCorrelation:
         return np.asarray(self._buf.sum(axis=0), dtype=float)
 
     def correlation(self) -> FloatArray:
-        """The window's correlation (computed once per push; callers must not modify it)."""
+        """The window's correlation, computed once per push: a read-only array (it is published
+        to the HTTP thread as is)."""
         if self._cached is None:
-            if self._filled == 0:
-                self._cached = np.eye(self.k)
-            else:
-                self._cached = correlation_from_moments(self.moments(), self.min_obs)
+            correlations([self])
+        assert self._cached is not None
         return self._cached
 
     def observations(self) -> int:
@@ -139,3 +155,23 @@ class RollingCorrelation:
         rc._pos, rc._filled = int(data["pos"]), int(data["filled"])
         rc._buf = np.asarray(data["buf"], dtype=float).reshape(rc.window, 4, rc.k, rc.k)
         return rc
+
+
+def correlations(windows: Sequence[RollingCorrelation]) -> list[FloatArray]:
+    """Every window's :meth:`~RollingCorrelation.correlation`, the stale ones of equal shape in
+    one stacked pass (one set of numpy calls per tick instead of one per horizon)."""
+    stale: dict[tuple[int, int], list[RollingCorrelation]] = {}
+    for rc in windows:
+        if rc._cached is None:
+            if rc._filled == 0:
+                eye = np.eye(rc.k)
+                eye.flags.writeable = False
+                rc._cached = eye
+            else:
+                stale.setdefault((rc.k, rc.min_obs), []).append(rc)
+    for (_, min_obs), group in stale.items():
+        corr = correlation_from_moments(np.array([rc.moments() for rc in group]), min_obs)
+        corr.flags.writeable = False
+        for rc, c in zip(group, corr, strict=True):
+            rc._cached = c
+    return [rc.correlation() for rc in windows]

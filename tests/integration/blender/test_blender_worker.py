@@ -136,7 +136,9 @@ def publish(client: redis_lib.Redis, ticks: list[tuple[datetime, dict[Stream, li
 
 
 def produced(client: redis_lib.Redis) -> tuple[list[Signal], bool]:
-    decoded = [codec.decode(Stream.SIGNALS, f) for _, f in client.xrange(KEYS.stream(Stream.SIGNALS))]
+    decoded = [
+        m for _, f in client.xrange(KEYS.stream(Stream.SIGNALS)) for m in codec.messages_of(Stream.SIGNALS, f)
+    ]
     eod = bool(decoded) and isinstance(decoded[-1], Watermark) and decoded[-1].end_of_data
     return [m for m in decoded if isinstance(m, Signal)], eod
 

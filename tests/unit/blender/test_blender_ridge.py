@@ -105,7 +105,13 @@ def test_ridge_weights_match_numpy(b: np.ndarray, mu: list[float], lam: float) -
 
 @settings(max_examples=100, deadline=None)
 @given(
-    mus=hnp.arrays(np.float64, st.tuples(st.integers(1, 20), st.just(3)), elements=st.floats(-0.3, 0.3)),
+    # Subnormal targets (below 2.2e-308) carry too few bits for the 1e-12 comparison with the
+    # inverse written out; no IC or cost share is one.
+    mus=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 20), st.just(3)),
+        elements=st.floats(-0.3, 0.3, allow_subnormal=False),
+    ),
 )
 def test_stacked_rows_solve_like_one_at_a_time(mus: np.ndarray) -> None:
     sigma = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.1], [-0.2, 0.1, 1.0]])
