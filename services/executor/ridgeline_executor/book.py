@@ -10,14 +10,19 @@ sequence of fills equal a ledger kept by hand to the last digit. A fill moves mo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ridgeline_executor.orders.order import FillRecord, Order, OrderEvent
 from ridgeline_shared.accounting import Ledger, Position
+
+if TYPE_CHECKING:
+    from ridgeline_executor.store import OrderLog
+
+log = logging.getLogger("ridgeline.executor")
 
 
 @dataclass(slots=True)
@@ -31,16 +36,34 @@ class Book:
     commands: list[str] = field(default_factory=list)
     # Operator commands so far: makes the ids of orders they create deterministic.
     operator_commands: int = 0
-    # Serialised orders by client id, valid while (events, published, logged) are unchanged: an
-    # order changes only through a new event or a counter, so the per-tick snapshot re-encodes
-    # only the orders that changed.
-    _encoded: dict[str, tuple[tuple[int, int, int], str]] = field(default_factory=dict, repr=False)
+    # Client ids of the orders not seen closed yet, and of the closed ones not seen fully
+    # published and logged yet; every other order kept is done (closed, published, logged),
+    # which it stays. The working orders and the prunable ones are found through these,
+    # without looking at every order kept.
+    _unclosed: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _closing: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    # Orders a restored snapshot names, until :meth:`resolve` loads them from the order log.
+    _refs: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._unclosed.update(self.orders)
 
     def add(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
+        self._unclosed.add(order.client_order_id)
 
-    def working(self) -> Iterator[Order]:
-        return (self.orders[c] for c in sorted(self.orders) if self.orders[c].working)
+    def working(self) -> list[Order]:
+        """The working orders, by client id."""
+        out = []
+        for cid in sorted(self._unclosed):
+            order = self.orders.get(cid)
+            if order is None or order.terminal:
+                self._unclosed.discard(cid)
+                if order is not None:
+                    self._closing.add(cid)
+            elif order.working:
+                out.append(order)
+        return out
 
     def positions(self) -> dict[str, Decimal]:
         if self.ledger is None:
@@ -66,28 +89,43 @@ class Book:
 
     def prune(self, retain_closed: int) -> None:
         """Forget closed orders beyond the newest ``retain_closed`` once fully published and
-        logged (the Redis log keeps them)."""
-        done = [
-            cid
-            for cid, o in self.orders.items()
-            if o.terminal and o.published == len(o.events) and o.logged == len(o.events)
-        ]
-        for cid in done[: max(0, len(done) - retain_closed)]:
+        logged (the Redis log keeps them): the oldest done ones, in the order they were added."""
+        self.working()  # moves the orders closed since into _closing
+        for cid in list(self._closing):
+            order = self.orders.get(cid)
+            if order is None or (order.published == len(order.events) and order.logged == len(order.events)):
+                self._closing.discard(cid)
+        excess = len(self.orders) - len(self._unclosed) - len(self._closing) - retain_closed
+        if excess <= 0:
+            return
+        pending = self._unclosed | self._closing
+        doomed = []
+        for cid in self.orders:
+            if cid not in pending:
+                doomed.append(cid)
+                if len(doomed) == excess:
+                    break
+        for cid in doomed:
             del self.orders[cid]
 
     def encode(self) -> bytes:
-        """The snapshot: JSON equal to ``json.dumps(self.to_dict())``, re-encoding only changed orders."""
-        parts = []
-        cache: dict[str, tuple[tuple[int, int, int], str]] = {}
-        for cid, order in self.orders.items():
-            key = (len(order.events), order.published, order.logged)
-            hit = self._encoded.get(cid)
-            text = hit[1] if hit is not None and hit[0] == key else json.dumps(order.to_dict())
-            cache[cid] = (key, text)
-            parts.append(text)
-        self._encoded = cache
+        """The snapshot. Orders appear by client id only: their records are the order log's,
+        which every change of an order reaches in the transaction that commits the snapshot
+        (:meth:`Executor.flush`), so a tick writes the orders it changed, not every order kept.
+        :meth:`resolve` reads them back."""
         rest = json.dumps(self.to_dict(orders=False))
-        return ('{"orders": [' + ", ".join(parts) + "], " + rest[1:]).encode()
+        return ('{"orders": ' + json.dumps([*self._refs, *self.orders]) + ", " + rest[1:]).encode()
+
+    def resolve(self, store: OrderLog) -> None:
+        """Load the orders a restored snapshot names from the order log, in their order."""
+        refs, self._refs = self._refs, []
+        loaded = store.load_many(refs) if refs else {}
+        for cid in refs:
+            order = loaded[cid]
+            if order is None:
+                log.error("order %s of the snapshot is not in the order log: dropped", cid)
+            else:
+                self.add(order)
 
     def to_dict(self, orders: bool = True) -> dict[str, Any]:
         return {
@@ -107,7 +145,10 @@ class Book:
             operator_commands=int(data.get("operator_commands", 0)),
         )
         for raw in data.get("orders", []):
-            book.add(Order.from_dict(raw))
+            if isinstance(raw, str):
+                book._refs.append(raw)
+            else:  # a snapshot of an earlier version holds whole records
+                book.add(Order.from_dict(raw))
         return book
 
 

@@ -8,7 +8,10 @@ Submitting a request (``handle_request``):
    adopted; nothing is sent unless the venue never received it and the tick decides again.
 3. New submissions are refused (DENIED, never sent) until reconciliation with the venue is done.
 4. The venue is asked by client id even so (our log may be gone; another instance may have sent
-   it); a known id is adopted, not sent again.
+   it); a known id is adopted, not sent again. A venue that looks the ids up in the same atomic
+   step as it takes the orders (``Broker.checks_client_ids``) is not asked first: the orders
+   are written ahead and sent, and the ones it already held are adopted as the lookup would
+   have adopted them.
 5. SUBMITTED is written ahead, durably, then the order is sent; the venue's answer (ACCEPTED,
    REJECTED, fills) is recorded and committed with the tick. A timeout or lost connection leaves
    the order in flight until the venue is asked.
@@ -25,7 +28,7 @@ turns the events due at a tick into executions and the log writes that go with t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +44,7 @@ from ridgeline_executor.brokers.base import (
     BrokerOrder,
     DuplicateClientOrderIdError,
     OrderSpec,
+    VenueView,
 )
 from ridgeline_executor.orders.order import DuplicateFillError, FillRecord, Order, OverfillError
 from ridgeline_executor.orders.reconcile import (
@@ -91,8 +95,13 @@ class Executor:
     def __init__(self, broker: Broker, store: OrderLog, book: Book, options: EngineOptions = EngineOptions()):
         self.broker = broker
         self.store = store
-        self.book = book
+        self._book = book
         self.options = options
+        # Orders that may hold unpublished events (None: unknown, look at every order).
+        self._unpublished: set[str] | None = None
+        # Working orders whose last venue report planned nothing, with that report and the
+        # order's event count then: the same report of the same order plans nothing again.
+        self._settled: dict[str, tuple[BrokerOrder, int]] = {}
         self.reconciled = False
         self.last_error = ""
         self.last_account: BrokerAccount | None = None
@@ -105,6 +114,17 @@ class Executor:
     @property
     def venue(self) -> str:
         return self.broker.venue
+
+    @property
+    def book(self) -> Book:
+        return self._book
+
+    @book.setter
+    def book(self, book: Book) -> None:
+        """A restored book: what is known about its orders starts afresh."""
+        self._book = book
+        self._unpublished = None
+        self._settled = {}
 
     # -- start and reconciliation ------------------------------------------------------------
     def start(self) -> bool:
@@ -132,10 +152,7 @@ class Executor:
         broker = self.broker
         if self.book.ledger is None:
             self._open_ledger()
-        open_reports = {r.client_order_id: r for r in broker.open_orders()}
-        reports: dict[str, BrokerOrder | None] = dict(open_reports)
-        for query in orders_to_query(self.book.orders.values(), open_reports):
-            reports[query.client_order_id] = broker.get_order(query.client_order_id)
+        open_reports, reports = self._venue_reports()
         positions = {p.symbol: p.quantity for p in broker.positions()}
         account = broker.account()
         ledger = self.book.ledger
@@ -183,24 +200,70 @@ class Executor:
         )
 
     def poll(self) -> None:
-        """Bring the working orders up to date with the venue (after a bar, between ticks)."""
-        if not any(True for _ in self.book.working()):
+        """Bring the working orders up to date with the venue (after a bar, between ticks).
+
+        This is ``plan`` over the working orders, skipping those whose report is the very one
+        that planned nothing for them last time (a venue's unchanged order comes back as the
+        same report object) while they have no new event: ``plan_order`` is a function of the
+        two, so it would plan nothing again."""
+        self._settle()
+        view = self.broker.take_view()
+        working = self.book.working()
+        if not working:
             return
         if not self.reconciled:
             self.try_reconcile("reconnect")
             return
         try:
-            open_reports = {r.client_order_id: r for r in self.broker.open_orders()}
-            reports: dict[str, BrokerOrder | None] = dict(open_reports)
-            for query in orders_to_query(self.book.orders.values(), open_reports):
-                reports[query.client_order_id] = self.broker.get_order(query.client_order_id)
+            _, reports = self._venue_reports(view, working)
         except BrokerError as exc:
             self._lost(exc)
             return
-        working = {o.client_order_id: o for o in self.book.working()}
-        self._apply(
-            plan(working, reports, venue=self.venue, last_tick=self.book.last_tick, fees=self.options.fees)
-        )
+        actions: list[Action] = []
+        settled, self._settled = self._settled, {}
+        for order in working:
+            cid, report = order.client_order_id, reports.get(order.client_order_id)
+            memo = settled.get(cid)
+            if report is not None and memo is not None and memo[0] is report and memo[1] == len(order.events):
+                self._settled[cid] = memo
+                continue
+            planned = plan_order(
+                order, report, venue=self.venue, last_tick=self.book.last_tick, fees=self.options.fees
+            )
+            if planned:
+                actions.extend(planned)
+            elif report is not None:
+                self._settled[cid] = (report, len(order.events))
+        self._apply(actions)
+
+    def _venue_reports(
+        self, view: VenueView | None = None, working: list[Order] | None = None
+    ) -> tuple[dict[str, BrokerOrder], dict[str, BrokerOrder | None]]:
+        """The venue's open orders, and its report of every order that is working here (None:
+        unknown to the venue): the open list, then one lookup for the working orders not in it.
+        A view the venue left (see ``Broker.take_view``) answers what it can."""
+        if view is None:
+            open_reports = {r.client_order_id: r for r in self.broker.open_orders()}
+        else:
+            open_reports = dict(view.open)
+        reports: dict[str, BrokerOrder | None] = dict(open_reports)
+        missing = []
+        for query in orders_to_query(self.book.working() if working is None else working, open_reports):
+            cid = query.client_order_id
+            if view is not None and cid in view.changed:
+                reports[cid] = view.changed[cid]
+            else:
+                missing.append(cid)
+        if missing:
+            reports.update(self.broker.get_orders(missing))
+        return open_reports, reports
+
+    def _settle(self) -> None:
+        """Let the venue carry out deferred bars (a failure is one of matching them)."""
+        try:
+            self.broker.settle()
+        except BrokerError as exc:
+            self._lost(exc)
 
     def _lost(self, exc: Exception) -> None:
         if self.reconciled:
@@ -230,6 +293,33 @@ class Executor:
             self._resolve_in_flight(logged)
             return
         self._submit(Order.from_request(request), tick)
+
+    def handle_requests(self, requests: Sequence[OrderRequest], tick: datetime | None) -> None:
+        """A tick's run of requests, as :meth:`handle_request` one after the other would, with
+        the new ones batched: one log lookup (none for requests made after every logged order:
+        the log cannot hold them), one venue lookup (none where the venue looks the ids up as
+        it takes them), one write-ahead and one send for all of them. A request the book or
+        the log knows (a redelivery, a recovery) is handled on its own, after the new ones
+        before it were sent."""
+        orders, store = self.book.orders, self.store
+        unknown = [
+            r.client_order_id
+            for r in requests
+            if r.client_order_id not in orders and store.may_hold(r.event_time)
+        ]
+        logged = self.store.load_many(unknown) if unknown else {}
+        fresh: dict[str, Order] = {}
+        for request in requests:
+            cid = request.client_order_id
+            if cid in fresh:
+                log.info("order request %s already handled (redelivery or replay): nothing sent", cid)
+            elif cid in self.book.orders or logged.get(cid) is not None:
+                self._submit_many(list(fresh.values()), tick)
+                fresh = {}
+                self.handle_request(request, tick)
+            else:
+                fresh[cid] = Order.from_request(request)
+        self._submit_many(list(fresh.values()), tick)
 
     def _resolve_in_flight(self, order: Order) -> None:
         """A written-ahead order whose request is being handled again: adopt the venue's view of
@@ -276,6 +366,88 @@ class Executor:
         self.store.write_ahead(order)
         self._send(order)
 
+    def _submit_many(self, orders: list[Order], tick: datetime | None) -> None:
+        """:meth:`_submit` for each, batched. Where that would go one by one anyway (not
+        reconciled: each tries to reconcile or is denied) or the venue does not answer the
+        lookup, it goes one by one, so denials read as they always did."""
+        if not orders:
+            return
+        if not self.reconciled:
+            for order in orders:
+                self._submit(order, tick)
+            return
+        if self.broker.checks_client_ids:
+            self._submit_checked(orders, tick)
+            return
+        try:
+            known = self.broker.get_orders([o.client_order_id for o in orders])
+        except BrokerError:
+            for order in orders:
+                self._submit(order, tick)
+            return
+        sending = []
+        for order in orders:
+            cid = order.client_order_id
+            order.submit_tick = tick
+            order.transition(S.SUBMITTED, not_before=tick)
+            self.book.add(order)
+            self._dirty.add(cid)
+            report = known.get(cid)
+            if report is not None:
+                self._report(
+                    ReportDifference(
+                        "order", cid, "new", report.status.value, "already at the venue: adopted"
+                    )
+                )
+                self._apply_report(order, report)
+            else:
+                sending.append(order)
+        if sending:
+            self.store.write_ahead_many(sending)
+            self._send_many(sending)
+
+    def _submit_checked(self, orders: list[Order], tick: datetime | None) -> None:
+        """:meth:`_submit_many` on a venue that looks the client ids up as it takes the orders
+        (one atomic step): written ahead, then sent, with no lookup before. An order the venue
+        already held is adopted as the lookup would have adopted it (its write-ahead is then
+        only a record of an order the venue holds, which the commit overwrites); if the venue
+        fails, each order's outcome is unknown and it stays in flight until the venue is asked."""
+        for order in orders:
+            order.submit_tick = tick
+            order.transition(S.SUBMITTED, not_before=tick)
+            self.book.add(order)
+            self._dirty.add(order.client_order_id)
+        self.store.write_ahead_many(orders)
+        try:
+            taken = self.broker.submit_checked([_spec(o) for o in orders])
+        except BrokerError as exc:
+            self._lost(exc)
+            return
+        for order, (report, held) in zip(orders, taken, strict=True):
+            if held:
+                self._report(
+                    ReportDifference(
+                        "order",
+                        order.client_order_id,
+                        "new",
+                        report.status.value,
+                        "already at the venue: adopted",
+                    )
+                )
+            self._apply_report(order, report)
+
+    def _send_many(self, orders: list[Order]) -> None:
+        """Send written-ahead orders in one batch; if the venue fails, the outcome of each is
+        unknown and they all stay in flight until the venue is asked (as one order would)."""
+        try:
+            reports = self.broker.submit_many([_spec(o) for o in orders])
+        except BrokerError as exc:
+            self._lost(exc)
+            return
+        for order, report in zip(orders, reports, strict=True):
+            if report is not None:
+                self._apply_report(order, report)
+
     def _deny(self, order: Order, tick: datetime | None, reason: str) -> None:
         order.transition(S.DENIED, reason, not_before=tick)
         self.book.add(order)
@@ -283,18 +455,8 @@ class Executor:
         log.warning("order %s denied: %s", order.client_order_id, reason)
 
     def _send(self, order: Order) -> None:
-        spec = OrderSpec(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            order_type=order.order_type,
-            quantity=order.quantity,
-            time_in_force=order.time_in_force,
-            event_time=order.event_time,
-            limit_price=order.limit_price,
-        )
         try:
-            report: BrokerOrder | None = self.broker.submit(spec)
+            report: BrokerOrder | None = self.broker.submit(_spec(order))
         except DuplicateClientOrderIdError:
             try:
                 report = self.broker.get_order(order.client_order_id)
@@ -325,7 +487,7 @@ class Executor:
     def cancel_all(self, reason: str, tick: datetime | None = None) -> list[str]:
         """Ask the venue to cancel every working order; returns their client ids."""
         canceled = []
-        for order in list(self.book.working()):
+        for order in self.book.working():
             cid = order.client_order_id
             if order.status is not S.PENDING_CANCEL:
                 order.transition(S.PENDING_CANCEL, reason[:256], not_before=tick)
@@ -367,12 +529,28 @@ class Executor:
 
     # -- market data -------------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
+        self.on_bars([bar])
+
+    def on_bars(self, bars: Sequence[Bar], *, defer: bool = False) -> bool:
+        """A tick's bars: matched by the venue (a simulating one) in one call, then marked.
+        ``defer``: the tick's new orders follow, and the venue may match the bars in the same
+        step as it takes them (before it takes them, exactly as now); True if it does, and
+        then their results come with the orders' (a poll now would ask the venue for them)."""
+        if not bars:
+            return False
+        deferred = False
         try:
-            self.broker.on_bar(bar)
+            if defer:
+                deferred = self.broker.on_bars_deferred(bars)
+            else:
+                self.broker.on_bars(bars)
         except BrokerError as exc:
             self._lost(exc)
-        if self.book.ledger is not None:
-            self.book.ledger.mark(bar.symbol, to_decimal(bar.close))
+        ledger = self.book.ledger
+        if ledger is not None:
+            for bar in bars:
+                ledger.mark(bar.symbol, to_decimal(bar.close))
+        return deferred
 
     # -- applying actions ------------------------------------------------------------------
     def _apply(self, actions: Iterable[Action]) -> None:
@@ -433,11 +611,19 @@ class Executor:
     # -- output --------------------------------------------------------------------------------
     def flush(self, tick: datetime | None) -> Flush:
         """The executions due at ``tick`` (none between ticks: they wait for the next one) and
-        one op writing every changed order, fill and difference to the log."""
+        one op writing every changed order, fill and difference to the log. First the venue
+        carries out what it deferred (see ``Broker.on_bars_deferred``)."""
+        self._settle()
         out = Flush()
+        orders = self.book.orders
+        if self._unpublished is None:
+            self._unpublished = set(orders)
+        self._unpublished.update(self._dirty)
         if tick is not None:
-            for cid in sorted(self.book.orders):
-                order = self.book.orders[cid]
+            for cid in sorted(self._unpublished):
+                order = orders.get(cid)
+                if order is None:
+                    continue
                 while order.published < len(order.events):
                     event = order.events[order.published]
                     if event.not_before is not None and event.not_before > tick:
@@ -447,6 +633,9 @@ class Executor:
                     self._dirty.add(cid)
             out.executions.sort(key=lambda e: (e.symbol, e.client_order_id, e.sequence))
             self.book.last_tick = tick
+        self._unpublished = {
+            c for c in self._unpublished if c in orders and orders[c].published < len(orders[c].events)
+        }
         changed = [self.book.orders[c] for c in sorted(self._dirty) if c in self.book.orders]
         for order in changed:
             order.recovered = False  # committed with this flush: no longer an uncommitted write-ahead
@@ -457,3 +646,16 @@ class Executor:
         self._reports = []
         self.book.prune(self.options.retain_closed_orders)
         return out
+
+
+def _spec(order: Order) -> OrderSpec:
+    return OrderSpec(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        time_in_force=order.time_in_force,
+        event_time=order.event_time,
+        limit_price=order.limit_price,
+    )

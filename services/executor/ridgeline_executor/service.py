@@ -1,11 +1,12 @@
 """The executor's runtime adapter: inputs ``bars`` then ``orders``, output ``executions``.
 
-At tick T the worker first hands over the bars of T, which the venue matches against the orders
-of earlier ticks (a market order made at T-1 fills at T's open), then the order requests and risk
-commands of T. At the tick's end the working orders are brought up to date with the venue, so
-the tick's commands act on what bar T did (a cancel-all does not chase an order bar T filled, a
-flatten closes the position including it); then the requests and commands are carried out in
-stream order with T as their tick: they reach the venue after bar T, so an order never fills on
+At tick T the worker first hands over the bars of T, then the order requests and risk commands
+of T; both are kept until the tick's end. There the venue first matches all of T's bars against
+the orders of earlier ticks, in one unit of work (a market order made at T-1 fills at T's open),
+and the working orders are brought up to date with the venue, so the tick's commands act on
+what bar T did (a cancel-all does not chase an order bar T filled, a flatten closes the position
+including it); then the requests and commands are carried out in stream order with T as their
+tick (runs of requests in batches): they reach the venue after bar T, so an order never fills on
 the bar that caused it, and it is acknowledged within its own tick rather than a bar later. The
 venue is asked once more if anything was sent (a live venue may fill at once), and the events
 due at T become executions (event time T), sorted by (symbol, client order id, sequence).
@@ -66,6 +67,7 @@ class ExecutorService(Service):
         self.engine: Executor | None = None
         self.store: OrderLog | None = None
         self._inbox: list[Inbound] = []
+        self._bars: list[Bar] = []
         self._lock = threading.RLock()
         self._reconciled_at = 0.0
         self._polled_at = 0.0
@@ -81,6 +83,7 @@ class ExecutorService(Service):
                 if redis is None
                 else OrderStore(redis, self.keys, retain_fills=retain)
             )
+            self.book.resolve(self.store)
             if self._broker is None:
                 if not isinstance(self.settings, ExecutorSettings):
                     raise TypeError("ExecutorService needs ExecutorSettings (or an explicit broker)")
@@ -94,6 +97,7 @@ class ExecutorService(Service):
             )
             self.engine = Executor(self._broker, self.store, self.book, options)
             self._inbox.clear()
+            self._bars.clear()
             self.engine.start()
             self._reconciled_at = time.monotonic()
 
@@ -122,13 +126,15 @@ class ExecutorService(Service):
                 and isinstance(message, Bar)
                 and message.interval == self.settings.interval
             ):
-                self._engine().on_bar(message)
+                self._bars.append(message)
 
     def on_tick_end(self, event_time: datetime | None, out: Outbox) -> None:
         with self._lock:
             engine = self._engine()
-            engine.poll()
-            if self._carry_out(event_time):
+            deferred = self._match_bars(engine)
+            if not deferred:
+                engine.poll()
+            if self._carry_out(event_time) or deferred:
                 engine.poll()
             self._emit(engine, event_time, out)
 
@@ -146,16 +152,37 @@ class ExecutorService(Service):
                 engine.poll()
             self._emit(engine, None, out)
 
+    def _match_bars(self, engine: Executor) -> bool:
+        """The tick's bars, all at once (the venue matches them in one unit of work, which
+        applies whole or not at all): first thing at the tick's end, before its orders. When
+        the tick brings order requests and no commands, the venue may defer the matching to
+        the unit of work that takes the new orders (one write for both; it matches first, as
+        now): True if it did. Commands act on what the bars did, so they are not deferred."""
+        bars, self._bars = self._bars, []
+        defer = bool(self._inbox) and all(isinstance(m, OrderRequest) for m in self._inbox)
+        try:
+            return engine.on_bars(bars, defer=defer)
+        except Exception:
+            log.exception("matching %d bars failed", len(bars))
+            return False
+
     def _carry_out(self, tick: datetime | None) -> bool:
         """Carry out the tick's requests and commands, after its bars: an order made at T reaches
-        the venue once bar T is matched, so it fills at T+1's open, never on its own bar. False
-        if there was nothing to do."""
+        the venue once bar T is matched, so it fills at T+1's open, never on its own bar. Runs
+        of requests go as one batch (see ``Executor.handle_requests``); commands between them
+        keep their place. False if there was nothing to do."""
         engine = self._engine()
         inbox, self._inbox = self._inbox, []
-        for i, item in enumerate(inbox):
+        i = 0
+        while i < len(inbox):
+            item = inbox[i]
+            end = i + 1
+            if isinstance(item, OrderRequest):
+                while end < len(inbox) and isinstance(inbox[end], OrderRequest):
+                    end += 1
             try:
                 if isinstance(item, OrderRequest):
-                    engine.handle_request(item, tick)
+                    self._requests(engine, inbox[i:end], tick)  # type: ignore[arg-type]
                 else:
                     engine.handle_command(item, tick)
             except redis_lib.RedisError:
@@ -165,7 +192,26 @@ class ExecutorService(Service):
                 raise
             except Exception:
                 log.exception("handling %s %s failed", item.type, getattr(item, "client_order_id", ""))
+            i = end
         return bool(inbox)
+
+    @staticmethod
+    def _requests(engine: Executor, requests: list[OrderRequest], tick: datetime | None) -> None:
+        """A run of requests as a batch; if the batch fails unexpectedly, one by one (handling a
+        request twice is harmless: the second finds it in the book)."""
+        try:
+            engine.handle_requests(requests, tick)
+        except redis_lib.RedisError:
+            raise
+        except Exception:
+            log.exception("handling %d order requests as a batch failed: one by one", len(requests))
+            for request in requests:
+                try:
+                    engine.handle_request(request, tick)
+                except redis_lib.RedisError:
+                    raise
+                except Exception:
+                    log.exception("handling order request %s failed", request.client_order_id)
 
     def _emit(self, engine: Executor, tick: datetime | None, out: Outbox) -> None:
         flush = engine.flush(tick)

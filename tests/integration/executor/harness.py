@@ -106,9 +106,10 @@ class Harness:
         return self.commit(out)
 
     def only_bars(self, bars: list[Bar]) -> None:
-        """A tick cut short after its bars (a crash follows, before anything is committed)."""
-        for bar in bars:
-            self.service.on_message(Stream.BARS, bar, Outbox())
+        """A tick cut short after its bars were matched (a crash follows, before anything is
+        committed)."""
+        assert self.service.engine is not None
+        self.service.engine.on_bars(bars)
 
     def idle(self) -> list[Execution]:
         out = Outbox()
@@ -136,7 +137,7 @@ def executions(client: redis_lib.Redis, prefix: str = "ridgeline") -> list[Execu
     from ridgeline_shared.keys import Keys
 
     entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(Keys(prefix).stream(Stream.EXECUTIONS))  # type: ignore[assignment]
-    decoded = [codec.decode(Stream.EXECUTIONS, fields) for _, fields in entries]
+    decoded = [m for _, fields in entries for m in codec.messages_of(Stream.EXECUTIONS, fields)]
     return [m for m in decoded if isinstance(m, Execution)]
 
 

@@ -4,7 +4,6 @@ stream equal to an uninterrupted run's."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
+from ridgeline_executor.brokers.paper.books import full_ledger
 from ridgeline_executor.brokers.paper.state import PaperState
 from ridgeline_executor.store import OrderStore
 from ridgeline_shared import codec
-from ridgeline_shared.accounting import Ledger
 from ridgeline_shared.keys import Keys, Stream
 from ridgeline_shared.messages import Bar, Execution, Message, Watermark
 from ridgeline_shared.messages.enums import OrderSide, OrderStatus
@@ -103,7 +102,7 @@ def test_kill_9_between_submit_and_ack_leaves_exactly_one_order(redis_url: str, 
         k.decode() if isinstance(k, bytes) else k for k in client.hkeys(venue.orders_key)
     ) == sorted([buy.client_order_id, sell.client_order_id])
     assert int(client.get("crash:test:submissions") or 0) == 2  # no order was even sent twice
-    ledger = Ledger.from_dict(json.loads(client.get(venue.account_key) or b"{}"))
+    ledger = full_ledger(*venue.read(lambda books: books.everything(Decimal(100))))
     assert ledger.fills == 2
     assert ledger.quantity("ETHBTC") == Decimal(25)
     # Every status change once, in order, as in the uninterrupted run: acknowledged within the

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from ridgeline_executor.config import ExecutorConfig, ExecutorSettings
+from ridgeline_executor.engine import Executor
 from ridgeline_executor.service import ExecutorService
 from ridgeline_shared.ids import client_order_id
 from ridgeline_shared.keys import Stream
@@ -174,3 +175,19 @@ class MemoryDriver:
     def _outputs(out: Outbox) -> list[Execution]:
         assert out.ops == []  # nothing for Redis: the memory log writes at once
         return [m for _, m in out.messages if isinstance(m, Execution)]
+
+
+class OneByOne(ExecutorService):
+    """The executor handling a tick one message at a time (a venue unit of work per bar, one
+    lookup, write-ahead and send per request): the reference for the batched service."""
+
+    def _match_bars(self, engine: Executor) -> bool:
+        bars, self._bars = self._bars, []
+        for bar in bars:
+            engine.on_bar(bar)
+        return False
+
+    @staticmethod
+    def _requests(engine: Executor, requests: list[OrderRequest], tick: datetime | None) -> None:
+        for request in requests:
+            engine.handle_request(request, tick)

@@ -162,7 +162,7 @@ def test_memory_books_apply_a_unit_of_work_whole_or_not_at_all() -> None:
         paper.submit(spec("RL-a"))
 
     def fails(view: BooksView) -> None:
-        order = view.order("RL-a")
+        order = view.orders(["RL-a"]).get("RL-a")
         assert order is not None
         order.status = S.CANCELED  # a read is a copy: changing it changes nothing
         view.put_order(order)

@@ -13,6 +13,7 @@ figures leaves it empty, and reconciliation synthesises the missing fills with d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -77,6 +78,16 @@ class BrokerOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueView:
+    """The venue's orders right after one of our own calls changed them, as that call saw them:
+    every open order, and each order the call changed (open or not). A poll answered from it is
+    a poll at that instant, with no request to the venue."""
+
+    open: dict[str, BrokerOrder]
+    changed: dict[str, BrokerOrder]
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerPosition:
     symbol: str
     # Signed: long > 0, short < 0.
@@ -122,6 +133,55 @@ class Broker(ABC):
 
     def on_bar(self, bar: Bar) -> None:
         """Market data for venues that simulate matching (the paper venue); real venues ignore it."""
+
+    # -- batches: one call per tick; a venue that can do better than one call each overrides them
+    def on_bars(self, bars: Sequence[Bar]) -> None:
+        """A tick's bars, in order: the same as :meth:`on_bar` for each."""
+        for bar in bars:
+            self.on_bar(bar)
+
+    def on_bars_deferred(self, bars: Sequence[Bar]) -> bool:
+        """:meth:`on_bars`, which the venue may defer to carry out in one step with the next
+        :meth:`submit_checked` (before it takes the orders, exactly as if done now), or else
+        before any other call answers. True if deferred: its results are not to be asked
+        before then. A venue (or a wrapper) that does not override it matches at once."""
+        self.on_bars(bars)
+        return False
+
+    def settle(self) -> None:
+        """Carry out deferred work now (see :meth:`on_bars_deferred`)."""
+
+    def take_view(self) -> VenueView | None:
+        """What the last call that changed the venue saw of its orders, handed out once (None:
+        there is none; ask the venue)."""
+        return None
+
+    def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, BrokerOrder | None]:
+        """:meth:`get_order` for each (None: never received). Raises on the first failure."""
+        return {cid: self.get_order(cid) for cid in client_order_ids}
+
+    def submit_many(self, specs: Sequence[OrderSpec]) -> list[BrokerOrder | None]:
+        """Send new orders, in order; the venue's report of each. A client id the venue already
+        holds is not sent again: its report is the venue's view of that order (None: the venue
+        could not say). A BrokerUnavailableError leaves the outcome of every order of the batch
+        unknown."""
+        reports: list[BrokerOrder | None] = []
+        for spec in specs:
+            try:
+                reports.append(self.submit(spec))
+            except DuplicateClientOrderIdError:
+                reports.append(self.get_order(spec.client_order_id))
+        return reports
+
+    # A venue whose batch looks its client ids up in the same atomic step that takes the new
+    # ones (``submit_checked``) needs no lookup before the write-ahead.
+    checks_client_ids: bool = False
+
+    def submit_checked(self, specs: Sequence[OrderSpec]) -> list[tuple[BrokerOrder, bool]]:
+        """Send new orders in one atomic step that first looks up their client ids: each
+        order's report and whether the venue already held it (then it was not sent again).
+        Only where ``checks_client_ids``."""
+        raise NotImplementedError(f"{type(self).__name__} does not check client ids as it submits")
 
     def close(self) -> None:
         """Release connections."""

@@ -13,6 +13,7 @@ an execution message, never in the books.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -22,6 +23,7 @@ from ridgeline_executor.orders.state import CATEGORY, Category, check_transition
 from ridgeline_shared.accounting import ZERO
 from ridgeline_shared.messages import Execution, Fill, OrderRequest
 from ridgeline_shared.messages.enums import OrderSide, OrderStatus, OrderType, TimeInForce
+from ridgeline_shared.messages.trusted import trusted
 
 # Execution messages carry at most 12 decimal places (pydantic constraints of the schema).
 MESSAGE_QUANTUM = Decimal("1e-12")
@@ -108,6 +110,16 @@ class OrderEvent:
     reason: str = ""
     fill: FillRecord | None = None
     not_before: datetime | None = None
+    # The JSON of to_dict(), made once: an event never changes, and an order's record holds all
+    # of its events each time the order is written.
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def json(self) -> str:
+        text = self._json
+        if text is None:
+            text = json.dumps(self.to_dict())
+            object.__setattr__(self, "_json", text)
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +178,12 @@ class Order:
     logged: int = 0
     # Loaded from the write-ahead log after a crash: sent (maybe) but never committed.
     recovered: bool = False
+    # The JSON of to_dict() with the (events, published, logged) it was made at: an order changes
+    # only through a new event or those counters, so the text is made once per change and
+    # shared by the log's record and the snapshot.
+    _text: tuple[tuple[int, int, int], str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -277,6 +295,10 @@ class Order:
 
     # -- messages --------------------------------------------------------------------------
     def execution(self, event: OrderEvent, event_time: datetime) -> Execution:
+        """The execution of one event, built without re-validation (:func:`trusted`): every
+        value already has its schema type (UTC datetimes from validated messages, Decimals fitted
+        to the message by :func:`fits_message` and :func:`quantize_message`, enums), and the
+        consumers validate on decode. ``tests/unit/executor`` checks it equals a validated one."""
         avg = None
         if event.filled_quantity:
             with localcontext() as ctx:
@@ -284,18 +306,20 @@ class Order:
                 avg = quantize_message(event.filled_notional / event.filled_quantity)
         fill = None
         if event.fill is not None:
-            fill = Fill(
+            fill = trusted(
+                Fill,
                 trade_id=event.fill.trade_id,
                 quantity=event.fill.quantity,
                 price=event.fill.price,
                 commission=event.fill.commission,
             )
-        return Execution(
+        return trusted(
+            Execution,
             event_time=event_time,
             trace_id=self.trace_id,
             # Acknowledgements within the order's own tick close its bar-to-order trace; a fill
             # comes from a later bar and starts no latency of its own.
-            trace=self.trace if event_time == self.event_time else {},
+            trace=dict(self.trace) if event_time == self.event_time else {},
             client_order_id=self.client_order_id,
             venue_order_id=event.venue_order_id,
             strategy_id=self.strategy_id,
@@ -314,7 +338,29 @@ class Order:
         )
 
     # -- persistence -----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def copy(self) -> Order:
+        """What :meth:`from_dict` of :meth:`to_dict` gives (``recovered`` is not persisted),
+        without the text: events and fills are immutable, so the lists are copied, not them."""
+        return Order(
+            self.client_order_id, self.strategy_id, self.symbol, self.side, self.order_type,
+            self.quantity, self.time_in_force, self.event_time, self.trace_id, self.limit_price,
+            dict(self.trace), self.horizon, self.reason, self.status, self.filled_quantity,
+            self.filled_notional, self.commission, self.venue_order_id, self.submit_tick,
+            list(self.events), list(self.trade_ids), self.published, self.logged,
+        )  # fmt: skip
+
+    def encoded(self) -> str:
+        """The JSON of :meth:`to_dict` (with ``events`` last), made once per change of the order
+        and from each event's own text (:meth:`OrderEvent.json`)."""
+        key = (len(self.events), self.published, self.logged)
+        text = self._text
+        if text is None or text[0] != key:
+            head = json.dumps(self.to_dict(events=False))
+            events = ", ".join(e.json() for e in self.events)
+            text = self._text = (key, f'{head[:-1]}, "events": [{events}]}}')
+        return text[1]
+
+    def to_dict(self, events: bool = True) -> dict[str, Any]:
         return {
             "client_order_id": self.client_order_id,
             "strategy_id": self.strategy_id,
@@ -335,10 +381,10 @@ class Order:
             "commission": str(self.commission),
             "venue_order_id": self.venue_order_id,
             "submit_tick": _iso(self.submit_tick),
-            "events": [e.to_dict() for e in self.events],
             "trade_ids": list(self.trade_ids),
             "published": self.published,
             "logged": self.logged,
+            **({"events": [e.to_dict() for e in self.events]} if events else {}),
         }
 
     @classmethod

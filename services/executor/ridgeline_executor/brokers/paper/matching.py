@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
@@ -88,6 +89,8 @@ class PaperOrder:
     filled_notional: Decimal = ZERO
     fills: list[BrokerFill] = field(default_factory=list)
     reason: str = ""
+    # The JSON of the fields above ``status``, which never change: made once per order.
+    _head: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, venue: str, spec: OrderSpec) -> PaperOrder:
@@ -106,6 +109,23 @@ class PaperOrder:
     @property
     def working(self) -> bool:
         return self.status in WORKING
+
+    def copy(self) -> PaperOrder:
+        """An independent copy (every field but ``fills`` is immutable)."""
+        order = PaperOrder(
+            self.client_order_id, self.venue_order_id, self.symbol, self.side, self.order_type,
+            self.quantity, self.time_in_force, self.event_time, self.limit_price, self.status,
+            self.filled_quantity, self.filled_notional, list(self.fills), self.reason,
+        )  # fmt: skip
+        order._head = self._head
+        return order
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict())``, the unchanging part made once."""
+        head = self._head
+        if head is None:
+            head = self._head = json.dumps(self._static())[:-1]
+        return f"{head}, {json.dumps(self._changing())[1:]}"
 
     @property
     def remaining(self) -> Decimal:
@@ -133,6 +153,9 @@ class PaperOrder:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._static(), **self._changing()}
+
+    def _static(self) -> dict[str, Any]:
         return {
             "client_order_id": self.client_order_id,
             "venue_order_id": self.venue_order_id,
@@ -143,6 +166,10 @@ class PaperOrder:
             "time_in_force": self.time_in_force.value,
             "event_time": self.event_time.isoformat(),
             "limit_price": None if self.limit_price is None else str(self.limit_price),
+        }
+
+    def _changing(self) -> dict[str, Any]:
+        return {
             "status": self.status.value,
             "filled_quantity": str(self.filled_quantity),
             "filled_notional": str(self.filled_notional),
