@@ -18,7 +18,7 @@ from tests.support.waiting import wait_for
 from tests.system.stack import SERVICES, ComposeStack, fill_stream, order_stream
 
 pytestmark = pytest.mark.system
-MAX_BARS = 3000
+MAX_BARS = 12_000  # long enough that orders flow well before the end (~2,400 ticks)
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "fault_runs.json"
 
 
