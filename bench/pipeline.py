@@ -730,7 +730,7 @@ def _inprocess_child(symbols: int, warmup: int, steady: int) -> dict[str, Any]:
 
 
 # -- the profile -----------------------------------------------------------------------------------
-WAIT_LEAVES = ("_read_from_socket", ".wait", "readline", "recv", "recv_into")
+WAIT_LEAVES = ("read_from_socket", ".wait", "readline", "recv", "recv_into")
 CATEGORIES = (
     # (category, substring of any frame), first match wins.
     ("idle: back-pressure", "Worker._backpressure ("),

@@ -9,7 +9,7 @@
 4. py-spy profiles of the five services under a steady replay.
 
 Prints a table and writes bench/results/pipeline.json (figures, baselines, ratios, targets,
-parameters, machine). About 12 minutes on the 2-core reference machine; ``--quick`` about 4.
+parameters, machine). About 5.5 minutes on the 2-core reference machine; ``--quick`` less.
 """
 
 from __future__ import annotations
