@@ -204,8 +204,8 @@ class Worker:
         try:
             while not self._stop.is_set():
                 if carried is not None and (self.paused or not self._commands.empty()):
-                    self._commit(client, carried)
-                    carried = None
+                    flushing, carried = carried, None
+                    self._commit(client, flushing)
                 self._run_commands(client)
                 if self.paused:
                     self._stop.wait(block / 1000)
@@ -220,8 +220,10 @@ class Worker:
                         self._stop.wait(block / 1000)
                     continue
                 self._maybe_claim(client)
-                got = self._read(client, block, carried)
-                carried = None
+                # Taken before the attempt: a batch whose commit may have reached Redis is never
+                # committed again (an error rebuilds state from Redis instead).
+                pending, carried = carried, None
+                got = self._read(client, block, pending)
                 if got:
                     self._ingest(client, dict(got))
                 batch = _Batch()
@@ -239,8 +241,8 @@ class Worker:
                         self._commit(client, idle)
                 self._maybe_trim(client)
         finally:
-            if carried is not None:
-                with contextlib.suppress(redis.RedisError):  # unacknowledged: redone on restart
+            if carried is not None:  # never sent; if this fails it is unacknowledged: redone
+                with contextlib.suppress(redis.RedisError):
                     self._commit(client, carried)
 
     def _read(
