@@ -13,6 +13,7 @@ from pathlib import Path
 from ridgeline_shared.messages import (
     Bar,
     BarrierPrediction,
+    Decision,
     Execution,
     Fill,
     ModelPrediction,
@@ -20,6 +21,7 @@ from ridgeline_shared.messages import (
     OrderStatus,
     OrderType,
     Predictions,
+    Signal,
 )
 
 HORIZONS = ("5m", "10m", "15m", "30m", "60m", "1d")
@@ -167,4 +169,22 @@ def execution(
         horizon=horizon,
         order_event_time=order_event_time,
         sequence=sequence,
+    )
+
+
+def paper_fill(signal: Signal, bar: Bar, k: int) -> Execution:
+    """The test drivers' paper venue: a BUY / SELL signal filled at ``bar``'s open (tick ``k``)."""
+    side = OrderSide.BUY if signal.decision is Decision.BUY else OrderSide.SELL
+    coid = f"RL-{signal.symbol}-{k}"
+    return execution(
+        signal.symbol,
+        signal.event_time,
+        bar.event_time,
+        side=side,
+        quantity="10",
+        price=f"{bar.open:.8f}",
+        commission="0.0000001",
+        horizon=signal.chosen_horizon,
+        client_order_id=coid,
+        trade_id=f"T-{coid}",
     )

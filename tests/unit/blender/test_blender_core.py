@@ -8,7 +8,16 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from blender_helpers import FAMILIES, HORIZONS, entry, execution, predictions, random_entries, real_bars
+from blender_helpers import (
+    FAMILIES,
+    HORIZONS,
+    entry,
+    execution,
+    paper_fill,
+    predictions,
+    random_entries,
+    real_bars,
+)
 
 from ridgeline_blender.bandit import Exp3IX
 from ridgeline_blender.config import BanditConfig, BlenderConfig, CostConfig
@@ -53,23 +62,7 @@ class Driver:
         for s in self.symbols:
             self.core.on_bar(self.bars[s][k])
         for sig in self.to_fill:
-            bar = self.bars[sig.symbol][k]
-            side = OrderSide.BUY if sig.decision is Decision.BUY else OrderSide.SELL
-            coid = f"RL-{sig.symbol}-{k}"
-            self.fills_out.append(
-                execution(
-                    sig.symbol,
-                    sig.event_time,
-                    bar.event_time,
-                    side=side,
-                    quantity="10",
-                    price=f"{bar.open:.8f}",
-                    commission="0.0000001",
-                    horizon=sig.chosen_horizon,
-                    client_order_id=coid,
-                    trade_id=f"T-{coid}",
-                )
-            )
+            self.fills_out.append(paper_fill(sig, self.bars[sig.symbol][k], k))
         rng = random.Random(k)
         for s in reversed(self.symbols):  # arrival order must not matter
             self.core.add_predictions(predictions(self.bars[s][k], random_entries(rng, self.warming)))

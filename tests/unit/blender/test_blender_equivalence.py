@@ -10,13 +10,21 @@ import random
 from typing import Any
 
 import pytest
-from blender_helpers import FAMILIES, HORIZONS, entry, execution, predictions, random_entries, real_bars
+from blender_helpers import (
+    FAMILIES,
+    HORIZONS,
+    entry,
+    paper_fill,
+    predictions,
+    random_entries,
+    real_bars,
+)
 from reference_core import ReferenceBlender
 
 from ridgeline_blender.config import BanditConfig, BlenderConfig, CostConfig
 from ridgeline_blender.core import Blender
 from ridgeline_shared.config import MarketConfig
-from ridgeline_shared.messages import Bar, Decision, ModelPrediction, OrderSide, Signal
+from ridgeline_shared.messages import Bar, Decision, ModelPrediction, Signal
 
 pytestmark = pytest.mark.unit
 
@@ -52,23 +60,7 @@ class Twin:
         for series in bars.values():
             self.core.on_bar(series[k])
         for sig in self.to_fill:
-            bar = bars[sig.symbol][k]
-            side = OrderSide.BUY if sig.decision is Decision.BUY else OrderSide.SELL
-            coid = f"RL-{sig.symbol}-{k}"
-            self.fills_out.append(
-                execution(
-                    sig.symbol,
-                    sig.event_time,
-                    bar.event_time,
-                    side=side,
-                    quantity="10",
-                    price=f"{bar.open:.8f}",
-                    commission="0.0000001",
-                    horizon=sig.chosen_horizon,
-                    client_order_id=coid,
-                    trade_id=f"T-{coid}",
-                )
-            )
+            self.fills_out.append(paper_fill(sig, bars[sig.symbol][k], k))
         for sym, ents in messages:
             self.core.add_predictions(predictions(bars[sym][k], ents))
         out = self.core.end_tick()
