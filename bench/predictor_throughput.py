@@ -9,7 +9,9 @@ thread, spinning off), the same 20 bundled models and the same inputs; each figu
 ``--repeat`` interleaved runs (the core restarts from the same snapshot each time). A third
 figure, the core without building message objects, shows where the core's own time goes; every
 figure is also given as microseconds per symbol-bar (CPU of one core: the loop is single-threaded)
-and per tick, whose floor at one symbol is the 20 session runs themselves.
+and per tick, whose floor at one symbol is the session runs themselves. The core runs its models
+as one composed graph (ridgeline_predictor.composed); "per-model" is the core with one session run
+per model (``onnx_compose=False``, the same outputs) and "raw composed" the composed run alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ridgeline_predictor.composed import INPUT, OUTPUT, Composition
 from ridgeline_predictor.config import PredictorConfig, bundled_models_dir
 from ridgeline_predictor.core import PredictorCore
 from ridgeline_predictor.registry import SessionSettings, load_registry
@@ -80,6 +83,12 @@ def run_raw(
             session.run([out_name], {in_name: X if cols is None else np.ascontiguousarray(X[:, cols])})
 
 
+def run_composed(composition: Composition, inputs: list[np.ndarray]) -> None:
+    run = composition.session.run
+    for X in inputs:
+        run([OUTPUT], {INPUT: X})
+
+
 class ComputeOnlyCore(PredictorCore):
     """The core without building message objects: features, inference, standardisation, IC and
     confidence only (splits the core's cost between numerics and pydantic messages)."""
@@ -92,6 +101,9 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
     registry = load_registry(bundled_models_dir(), "5m", 1440, DEFAULT_HORIZONS, SessionSettings())
     core = PredictorCore(PredictorConfig(), "5m", 1440, registry)
     compute = ComputeOnlyCore(PredictorConfig(), "5m", 1440, registry)
+    per_model = PredictorCore(PredictorConfig(onnx_compose=False), "5m", 1440, registry)
+    composition = core.plan.composition
+    assert composition is not None and not core.plan.alone, "every bundled model composes"
     n_ticks = max(5, int(TICKS[symbols] * scale))
     all_ticks = make_ticks(histories, symbols, WARMUP_TICKS + n_ticks)
     run_core(core, all_ticks[:WARMUP_TICKS])
@@ -110,8 +122,8 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
     # every collection, which a live service (holding state in numpy arrays) would not do either.
     gc.collect()
     gc.freeze()
-    best = {"core": float("inf"), "compute": float("inf"), "raw": float("inf")}
-    for _ in range(repeat):  # interleaved, so machine noise hits all three alike
+    best = dict.fromkeys(("core", "compute", "per_model", "raw", "raw_composed"), float("inf"))
+    for _ in range(repeat):  # interleaved, so machine noise hits all alike
         core.restore(snapshot)
         t0 = time.perf_counter()
         assert run_core(core, measured) == symbols * n_ticks
@@ -120,9 +132,16 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
         t0 = time.perf_counter()
         run_core(compute, measured)
         best["compute"] = min(best["compute"], time.perf_counter() - t0)
+        per_model.restore(snapshot)
+        t0 = time.perf_counter()
+        run_core(per_model, measured)
+        best["per_model"] = min(best["per_model"], time.perf_counter() - t0)
         t0 = time.perf_counter()
         run_raw(sessions, inputs)
         best["raw"] = min(best["raw"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_composed(composition, inputs)
+        best["raw_composed"] = min(best["raw_composed"], time.perf_counter() - t0)
     gc.unfreeze()
     bars = symbols * n_ticks
     us = {k: round(v / bars * 1e6, 2) for k, v in best.items()}
@@ -136,6 +155,10 @@ def bench(symbols: int, scale: float, repeat: int, histories: list[History]) -> 
         "core_ms_per_tick": round(best["core"] / n_ticks * 1e3, 3),
         "core_compute_only_ms_per_tick": round(best["compute"] / n_ticks * 1e3, 3),
         "raw_onnx_ms_per_tick": round(best["raw"] / n_ticks * 1e3, 3),
+        "core_per_model_ms_per_tick": round(best["per_model"] / n_ticks * 1e3, 3),
+        "raw_composed_ms_per_tick": round(best["raw_composed"] / n_ticks * 1e3, 3),
+        "core_per_model_us_per_symbol_bar": us["per_model"],
+        "raw_composed_us_per_symbol_bar": us["raw_composed"],
         "core_us_per_symbol_bar": us["core"],
         "core_compute_only_us_per_symbol_bar": us["compute"],
         "messages_us_per_symbol_bar": round(us["core"] - us["compute"], 2),
@@ -168,13 +191,15 @@ def main() -> None:
         )
     print(
         f"\n{'symbols/batch':>13} {'us per symbol-bar:':>20} "
-        f"{'core':>8} {'compute':>8} {'messages':>9} {'raw ORT':>8}"
+        f"{'core':>8} {'compute':>8} {'messages':>9} {'raw ORT':>8} "
+        f"{'per-model core':>15} {'raw composed':>13}"
     )
     for r in rows:
         print(
             f"{r['symbols_per_batch']:>13} {'':>20} {r['core_us_per_symbol_bar']:>8.1f} "
             f"{r['core_compute_only_us_per_symbol_bar']:>8.1f} {r['messages_us_per_symbol_bar']:>9.1f} "
-            f"{r['raw_onnx_us_per_symbol_bar']:>8.1f}"
+            f"{r['raw_onnx_us_per_symbol_bar']:>8.1f} {r['core_per_model_us_per_symbol_bar']:>15.1f} "
+            f"{r['raw_composed_us_per_symbol_bar']:>13.1f}"
         )
     result = {
         "benchmark": "predictor_throughput",
@@ -184,6 +209,8 @@ def main() -> None:
         "compute_only": "the core without building the pydantic messages",
         "messages": "core - compute_only: building the Predictions objects (no validation)",
         "raw_onnx": "session.run of every model on the feature rows the core computed, nothing else",
+        "core_per_model": "the core with one session run per model (onnx_compose=False)",
+        "raw_composed": "the one composed session.run per tick on the same rows, nothing else",
         "onnxruntime": ort.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

@@ -6,7 +6,9 @@
 2. per symbol count (1, 10, 100, 1,000): raw-hop floors, then the five services on that same
    Redis: sustained throughput, per-service costs, paced burst latency, memory (bench/pipeline.py);
 3. the in-process backtest on the same data: the ceiling without Redis or serialisation;
-4. py-spy profiles of the five services under a steady replay.
+4. py-spy profiles of the five services under a steady replay;
+5. the codec's cost per symbol-bar and the cost of code run after the CPU idled (bench/codec.py):
+   the floors that stand between the pipeline and the targets it does not meet.
 
 Prints a table and writes bench/results/pipeline.json (figures, baselines, ratios, targets,
 parameters, machine). About 5.5 minutes on the 2-core reference machine; ``--quick`` less.
@@ -18,14 +20,16 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
-from bench import bus_hop
+from bench import bus_hop, codec
 from bench.common import RESULTS, percentiles, table, write_results
 from bench.pipeline import Case, analyse_profile, inprocess_ceiling, run_case
 from ridgeline.embedded_redis import running_redis
@@ -167,6 +171,14 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def codec_floor() -> dict[str, Any]:
+    """bench/codec.py in a child process (it replays the bundled data in-process)."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "bench.codec"]
+    subprocess.run(command, cwd=root, check=True, capture_output=True, timeout=900)
+    return cast(dict[str, Any], json.loads((RESULTS / "codec.json").read_text()))
+
+
 def print_tables(results: dict[str, Any]) -> None:
     cases, summary = results["cases"], results["summary"]
     rows: list[tuple[str, ...]] = [
@@ -260,6 +272,9 @@ def print_tables(results: dict[str, Any]) -> None:
             kinds = ", ".join(f"{k} {v:.0%}" for k, v in list(p["shares_of_busy"].items())[:5])
             rows.append((name, f"{p['busy_share_of_wall']:.0%}", kinds))
         print(table(rows))
+    if "codec" in results:
+        print()
+        codec.print_table(results["codec"])
     print("\nTargets")
     for name, t in summary["targets"].items():
         measured = t["measured"]
@@ -315,6 +330,8 @@ def main() -> None:
         echo(f"[{case.symbols} symbols] in-process ceiling")
         ceiling = inprocess_ceiling(case.symbols, case.warmup, max(case.steady, 5))
         results["ceilings"][str(case.symbols)] = ceiling
+    echo("codec and idle penalty")
+    results["codec"] = codec_floor()
     results["summary"] = summarise(results)
     results["params"] = {
         "quick": args.quick,

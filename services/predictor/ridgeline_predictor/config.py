@@ -49,6 +49,8 @@ class PredictorConfig(FrozenConfig):
     onnx_intra_op_threads: Annotated[int, Field(ge=1, le=64)] = 1
     onnx_inter_op_threads: Annotated[int, Field(ge=1, le=64)] = 1
     onnx_allow_spinning: bool = False
+    # Run every model that composes exactly as one graph, one session run per tick (composed.py).
+    onnx_compose: bool = True
     # Restart without a snapshot: bars per symbol read back from the retained bars stream.
     rebuild_max_entries: Annotated[int, Field(ge=0)] = 200_000
 

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from ridgeline_predictor import confidence as conf
 from ridgeline_predictor import outgoing
 from ridgeline_predictor.buffer import BarBuffer
+from ridgeline_predictor.composed import Composition, compose_models
 from ridgeline_predictor.config import PredictorConfig
 from ridgeline_predictor.features import BPS, CLOSE, lookback_bars, window_features
 from ridgeline_predictor.pending import PendingRings
@@ -52,6 +53,7 @@ I64 = NDArray[np.int64]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SNAPSHOT_VERSION = 2
 Key = tuple[str, str, int]  # model name, version, horizon bars: what a model's state belongs to
+EntryModel = tuple[str, str, str, float, float]  # horizon, family, version, IC, stability
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -72,6 +74,7 @@ class _Plan:
     models: list[LoadedModel]  # regressor columns, by (horizon minutes, family)
     keys: list[Key]
     horizons: list[int]  # distinct horizon bars, ascending
+    horizon_bars: I64  # the same as an array
     groups: list[I64]  # per horizon: the model columns of that horizon
     group_of: I64  # per model column: its horizon group
     horizon_of: I64  # per model column: its horizon in bars
@@ -79,6 +82,10 @@ class _Plan:
     prior_ic: list[float]
     peak: LoadedModel | None
     valley: LoadedModel | None
+    outputs: list[tuple[int, LoadedModel]]  # output column of every model: regressors, peak, valley
+    composition: Composition | None  # the models run as one graph
+    composed_cols: I64  # their output columns
+    alone: list[tuple[int, LoadedModel]]  # the models run one by one (all of them without it)
 
 
 @dataclass
@@ -131,6 +138,11 @@ class PredictorCore:
         group_of = np.zeros(len(models), dtype=np.int64)
         for gi, group in enumerate(groups):
             group_of[group] = gi
+        peak, valley = registry.barrier("barrier_peak"), registry.barrier("barrier_valley")
+        outputs = [(j, m) for j, m in enumerate([*models, peak, valley]) if m is not None]
+        composition = None
+        if self.config.onnx_compose:
+            composition = compose_models(outputs, features, registry.session_settings)
         return _Plan(
             features=features,
             lookback=lookback_bars(features, self.interval_minutes) if features else 2,
@@ -138,13 +150,18 @@ class PredictorCore:
             models=models,
             keys=[(m.name, m.version, m.horizon_bars) for m in models],
             horizons=horizons,
+            horizon_bars=np.array(horizons, dtype=np.int64),
             groups=groups,
             group_of=group_of,
             horizon_of=np.array([m.horizon_bars for m in models], dtype=np.int64),
             tau=np.array([conf.tau_seconds(minutes[m.name], self.config.tau_5m_seconds) for m in models]),
             prior_ic=[m.manifest.oos_ic for m in models],
-            peak=registry.barrier("barrier_peak"),
-            valley=registry.barrier("barrier_valley"),
+            peak=peak,
+            valley=valley,
+            outputs=outputs,
+            composition=composition,
+            composed_cols=np.array([] if composition is None else composition.columns, dtype=np.int64),
+            alone=[(j, m) for j, m in outputs if composition is None or j not in composition.columns],
         )
 
     def _capacity(self) -> int:
@@ -181,6 +198,7 @@ class PredictorCore:
     def _confidence_factors(self, columns: Iterable[int]) -> None:
         """IC and stability of the given model columns: they change only when a tracker refreshes."""
         cfg, bank = self.config, self.bank
+        self._entry_models: list[EntryModel] | None = None  # rebuilt by _messages
         for j in columns:
             prior = self.plan.prior_ic[j]
             n0, n_min = cfg.ic_prior_samples, cfg.ic_min_samples
@@ -315,7 +333,7 @@ class PredictorCore:
 
         # Realised returns over each horizon (only from a bar exactly h intervals earlier: a gap
         # voids the sample), and their z-scores per (symbol, horizon).
-        h = np.array(plan.horizons, dtype=np.int64)
+        h = plan.horizon_bars
         then_close, then_time = self.buffer.back(slots, h)
         valid = (count[:, None] > h[None, :]) & (times[:, None] - then_time == h[None, :] * self.step_s)
         ratio = values[:, CLOSE, None] / np.where(valid, then_close, 1.0)
@@ -372,16 +390,17 @@ class PredictorCore:
         """One message per bar, from rows per bar and columns per model (see :mod:`outgoing`)."""
         zscore = z.astype(object)
         zscore[warming] = None
-        models = [
-            (m.manifest.horizon, m.manifest.family, m.version, ic, stab)
-            for m, ic, stab in zip(
-                self.plan.models, self.ic_factor.tolist(), self.stability_factor.tolist(), strict=True
-            )
-        ]
+        if self._entry_models is None:  # changes only when a tracker refreshes
+            self._entry_models = [
+                (m.manifest.horizon, m.manifest.family, m.version, ic, stab)
+                for m, ic, stab in zip(
+                    self.plan.models, self.ic_factor.tolist(), self.stability_factor.tolist(), strict=True
+                )
+            ]
         return outgoing.build(
             bars,
             self.interval,
-            models,
+            self._entry_models,
             raw.tolist(),
             zscore.tolist(),
             warming.tolist(),
@@ -395,18 +414,24 @@ class PredictorCore:
     def _infer(self, X: F64, ready: I64, n: int) -> F64:
         """``(n, models + 2)``: every regressor column, then P(peak) and P(valley); NaN for rows
         without features, a missing or failed model, and non-finite outputs (counted per model).
-        One session run per model over every ready row, as :meth:`LoadedModel.run`."""
+        One session run per tick for the composed models (:mod:`composed`), one per other model,
+        every run over every ready row; the same bits as :meth:`LoadedModel.run` per model."""
         plan = self.plan
-        models = [*plan.models, plan.peak, plan.valley]
-        out = np.full((n, len(models)), np.nan)
+        out = np.full((n, len(plan.models) + 2), np.nan)
         if ready.size == 0:
             return out
         X32 = at_least_two_rows(X.astype(np.float32))
-        block = out if ready.size == n else np.full((ready.size, len(models)), np.nan)
+        block = out if ready.size == n else np.full((ready.size, out.shape[1]), np.nan)
         ran = []  # (column, model) of every model that returned outputs
-        for j, model in enumerate(models):
-            if model is None:
-                continue
+        alone = plan.outputs
+        composition = plan.composition
+        if composition is not None and composition.active:
+            values = composition.run(X32)
+            if values is not None:  # else (counted there) every model runs on its own from now on
+                block[:, plan.composed_cols] = values[: ready.size]
+                ran = list(composition.members)
+                alone = plan.alone
+        for j, model in alone:
             cols = plan.feature_cols[model.name]
             values = model.outputs(X32 if cols is None else np.ascontiguousarray(X32[:, cols]))
             if values is not None:
@@ -537,6 +562,7 @@ class PredictorCore:
             "buffer_capacity": self.buffer.capacity,
             "z_window": self.z_window,
             "models": models,
+            "composed": None if self.plan.composition is None else self.plan.composition.describe(),
         }
 
 

@@ -68,6 +68,7 @@ class LoadedModel:
     nan_rows: int = 0
     failures: int = 0
     last_error: str | None = None
+    data: bytes = field(default=b"", repr=False)  # the ONNX bytes (composing graphs, see composed)
 
     @property
     def name(self) -> str:
@@ -137,6 +138,7 @@ class ModelRegistry:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    session_settings: SessionSettings = field(default_factory=SessionSettings)
 
     @property
     def regressors(self) -> list[LoadedModel]:
@@ -194,7 +196,7 @@ def load_registry(
     *,
     allow_mapping: bool = True,
 ) -> ModelRegistry:
-    registry = ModelRegistry(directory=directory, interval=interval)
+    registry = ModelRegistry(directory=directory, interval=interval, session_settings=session_settings)
     if not directory.is_dir():
         registry.errors["<directory>"] = f"models directory {directory} does not exist"
         return registry
@@ -229,5 +231,5 @@ def load_registry(
         except Exception as exc:  # onnxruntime's load errors are not ValueError subclasses
             registry.errors[key] = f"onnxruntime could not load the model: {exc}"[:500]
             continue
-        registry.models[manifest.name] = LoadedModel(manifest, session, horizon_bars, lookback)
+        registry.models[manifest.name] = LoadedModel(manifest, session, horizon_bars, lookback, data=data)
     return registry

@@ -37,6 +37,7 @@ def dumps(messages: list[Predictions]) -> list[str]:
 
 
 def test_one_inference_call_per_model_per_tick_across_symbols(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without composition (composed runs: test_predictor_composed.py)."""
     calls: list[tuple[str, int]] = []
     original = LoadedModel.outputs
 
@@ -45,7 +46,7 @@ def test_one_inference_call_per_model_per_tick_across_symbols(monkeypatch: pytes
         return original(self, X)
 
     monkeypatch.setattr(LoadedModel, "outputs", counting)
-    c = core()
+    c = core(FAST.model_copy(update={"onnx_compose": False}))
     n_ticks = 0
     for tick in ticks(real_bars(SYMBOLS, 0, 150)):
         for bar in tick:

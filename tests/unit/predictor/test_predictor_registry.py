@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from predictor_kit import MODELS, copy_models, core, nan_model, real_bars, registry, replace_model, run
+from predictor_kit import FAST, MODELS, copy_models, core, nan_model, real_bars, registry, replace_model, run
 
 from ridgeline_predictor.features import DEFAULT_FEATURES
 
@@ -77,7 +77,7 @@ def test_a_failing_session_is_skipped_for_the_tick() -> None:
             raise RuntimeError("boom")
 
     model.session = Broken()  # type: ignore[assignment]
-    out = run(core(reg=reg), real_bars(["ETHBTC"], 0, 150))
+    out = run(core(FAST.model_copy(update={"onnx_compose": False}), reg=reg), real_bars(["ETHBTC"], 0, 150))
     assert ("60m", "ridge") not in {(e.horizon, e.family) for e in out[-1].entries}
     assert model.failures == 6
     assert "boom" in (model.last_error or "")
