@@ -250,6 +250,15 @@ class IngestService(Service):
             self._publish(tick, out)
             return True
 
+    def poll_after(self) -> float | None:
+        """A paced replay's wait until its next tick is due (none known for live sources)."""
+        with self._lock:
+            engine = self._engine
+            if self._phase != "running" or not isinstance(engine, Replay):
+                return None
+            tick = engine.peek()
+            return None if tick is None else self._pacer.delay(tick.event_time, self._monotonic())
+
     def _publish(self, tick: Tick, out: Outbox) -> None:
         for bar in tick.bars:
             out.emit(Stream.BARS, bar)

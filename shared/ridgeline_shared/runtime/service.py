@@ -99,6 +99,11 @@ class Service(ABC):
         """Sources only (no inputs): produce the next tick; False when there is nothing now."""
         return False
 
+    def poll_after(self) -> float | None:
+        """Sources only: seconds until :meth:`poll` may have a tick (a paced replay knows), so the
+        worker wakes then rather than a whole ``bus.block_ms`` later; None: not known."""
+        return None
+
     # -- state ---------------------------------------------------------------------------
     @abstractmethod
     def snapshot(self) -> bytes:

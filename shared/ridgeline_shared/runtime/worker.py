@@ -217,7 +217,8 @@ class Worker:
                         self._commit(client, batch)
                         self._count_source_ticks(batch)
                     if not produced:
-                        self._stop.wait(block / 1000)
+                        due = service.poll_after()
+                        self._stop.wait(block / 1000 if due is None else min(block / 1000, due))
                     continue
                 self._maybe_claim(client)
                 # Taken before the attempt: a batch whose commit may have reached Redis is never

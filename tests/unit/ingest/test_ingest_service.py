@@ -146,6 +146,19 @@ def test_speed_paces_ticks_on_the_monotonic_clock() -> None:
     assert service.poll(Outbox())
 
 
+def test_a_paced_replay_says_when_its_next_tick_is_due() -> None:
+    clock = [1000.0]
+    service = make(monotonic=lambda: clock[0], symbols=["ETHBTC"], speed=60.0)
+    assert service.poll(Outbox())
+    assert service.poll_after() == pytest.approx(5.0)  # the worker sleeps this, not bus.block_ms
+    clock[0] += 4.9
+    assert service.poll_after() == pytest.approx(0.1)
+    service.apply_command("start", {"speed": 0}, Outbox())
+    assert service.poll_after() == 0.0
+    service.apply_command("stop", {}, Outbox())
+    assert service.poll_after() is None
+
+
 def test_status_shows_per_symbol_last_bar_counts_gaps_and_lag() -> None:
     service = make(symbols=["ADABTC", "ETHBTC"])
     drain(service, limit=800)  # 800 ticks of 5m from 2018-01-10 05:00
