@@ -11,7 +11,7 @@
    the floors that stand between the pipeline and the targets it does not meet.
 
 Prints a table and writes bench/results/pipeline.json (figures, baselines, ratios, targets,
-parameters, machine). About 5.5 minutes on the 2-core reference machine; ``--quick`` less.
+parameters, machine). About 6 minutes on the 2-core reference machine; ``--quick`` less.
 """
 
 from __future__ import annotations
