@@ -134,16 +134,25 @@ def group_lag(client: Redis, stream: str, cap: int) -> int:
     """Largest number of entries some group of ``stream`` has not read yet (capped at ``cap``).
 
     Redis 7 reports it as ``lag``; where it does not (Redis 6, or after deletions) it is counted
-    from the group's last delivered id.
+    from the group's last delivered id. A group that has read up to the stream's last entry has
+    no lag whatever Redis reports: after a restart from the AOF a group's ``entries-read`` can
+    trail its last delivered id, and the ``lag`` derived from it then never falls below that gap,
+    which would hold the producer back for good.
     """
     try:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
         return 0
+    last_id: str | None = None
     worst = 0
     for info in groups:
         lag = info.get("lag")
-        if lag is None:
+        if lag != 0 and last_id is None:  # asked once, only when some group seems behind
+            newest: Any = client.xrevrange(stream, count=1)
+            last_id = _s(newest[0][0]) if newest else "0-0"
+        if lag != 0 and _s(info.get("last-delivered-id", "0-0")) == last_id:
+            lag = 0
+        elif lag is None:
             last = _s(info.get("last-delivered-id", "0-0"))
             lag = len(cast(Any, client.xrange(stream, min=f"({last}", max="+", count=cap + 1)))
         worst = max(worst, int(lag))
