@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -849,8 +850,12 @@ def record_profiles(stack: Stack, seconds: float, out_dir: Path) -> dict[str, An
     """py-spy (100 Hz, idle samples included) on the five services at once."""
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    # The venv's own py-spy, so the harness runs as `.venv/bin/python -m ...` without activation.
+    beside = Path(sys.executable).with_name("py-spy")
+    py_spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+
     def spy(pid: int, name: str) -> subprocess.Popen[bytes]:
-        command = ["py-spy", "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", "100"]
+        command = [py_spy, "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", "100"]
         command += ["--format", "raw", "--threads", "--idle", "--output", str(out_dir / f"{name}.txt")]
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
