@@ -143,17 +143,19 @@ def group_lag(client: Redis, stream: str, cap: int) -> int:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
         return 0
-    last_id: str | None = None
+    newest: str | None = None  # the stream's last id: asked once, only if some group seems behind
     worst = 0
     for info in groups:
         lag = info.get("lag")
-        if lag != 0 and last_id is None:  # asked once, only when some group seems behind
-            newest: Any = client.xrevrange(stream, count=1)
-            last_id = _s(newest[0][0]) if newest else "0-0"
-        if lag != 0 and _s(info.get("last-delivered-id", "0-0")) == last_id:
-            lag = 0
-        elif lag is None:
-            last = _s(info.get("last-delivered-id", "0-0"))
+        if lag == 0:
+            continue
+        last = _s(info.get("last-delivered-id", "0-0"))
+        if newest is None:
+            tail: Any = client.xrevrange(stream, count=1)
+            newest = _s(tail[0][0]) if tail else "0-0"
+        if last == newest:
+            continue
+        if lag is None:
             lag = len(cast(Any, client.xrange(stream, min=f"({last}", max="+", count=cap + 1)))
         worst = max(worst, int(lag))
     return min(worst, cap)
